@@ -1,0 +1,610 @@
+//! A JSON scanner that keeps byte spans, built for verifying sealed lines.
+//!
+//! It accepts exactly what Go's `encoding/json` scanner accepts (raw invalid
+//! UTF-8 inside strings included, raw control bytes rejected, nesting up to
+//! 10,000 levels) and records, without copying, the members of the top-level
+//! object and of each `entry` object in it. While scanning it finds keys that
+//! Go would treat as the same field (case-insensitive under Unicode simple
+//! folding) in every object at every depth.
+
+use std::ops::Range;
+
+use super::gostr;
+
+/// Go's `encoding/json` refuses documents nested deeper than this.
+pub const MAX_DEPTH: usize = 10_000;
+
+/// Objects with more keys than this switch from pairwise key comparison to a hash set.
+const PAIRWISE_KEY_LIMIT: usize = 24;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    Object,
+    Array,
+    String,
+    Number,
+    Bool,
+    Null,
+}
+
+impl ValueKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueKind::Object => "an object",
+            ValueKind::Array => "an array",
+            ValueKind::String => "a string",
+            ValueKind::Number => "a number",
+            ValueKind::Bool => "a boolean",
+            ValueKind::Null => "null",
+        }
+    }
+}
+
+/// One `"key": value` member, as byte ranges into the scanned input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// The key's bytes between its quotes, still escaped.
+    pub key: Range<usize>,
+    /// True when the key contains a backslash escape.
+    pub key_escaped: bool,
+    /// The whole value token, quotes included for strings.
+    pub value: Range<usize>,
+    pub kind: ValueKind,
+    /// For strings: true when the body contains a backslash escape.
+    pub escaped: bool,
+}
+
+/// Two keys of one object that Go matches to the same field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuplicateKey {
+    /// The second key, decoded.
+    pub key: String,
+    /// Nesting depth of the object: 1 for the line's object, 2 for `entry`.
+    pub depth: usize,
+    /// Byte position of the second key's opening quote.
+    pub at: usize,
+}
+
+/// Why scanning stopped early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanError {
+    /// The input ended inside a value with no syntax error before: a proper prefix.
+    Incomplete,
+    /// A syntax error at a byte position.
+    Syntax { at: usize, reason: &'static str },
+}
+
+/// Where a top-level object value ends, and what lies after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trailing {
+    /// Only JSON whitespace follows.
+    None,
+    /// Something else starts at this position.
+    At(usize),
+}
+
+/// The result of scanning one line.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// True when the line's first value is an object.
+    pub is_object: bool,
+    /// Kind of the first value when it is not an object.
+    pub top_kind: Option<ValueKind>,
+    /// Range of the first value.
+    pub value: Range<usize>,
+    /// Members of the top-level object, in order.
+    pub top: Vec<Member>,
+    /// Members of each top-level `entry` member whose value is an object,
+    /// tagged with the position of that `entry` member in `top`.
+    pub entry: Vec<(usize, Member)>,
+    pub duplicates: Vec<DuplicateKey>,
+}
+
+impl Scan {
+    fn clear(&mut self) {
+        self.is_object = false;
+        self.top_kind = None;
+        self.value = 0..0;
+        self.top.clear();
+        self.entry.clear();
+        self.duplicates.clear();
+    }
+}
+
+/// A reusable scanner: its buffers are kept between lines so that scanning an
+/// ordinary line allocates nothing.
+#[derive(Debug, Default)]
+pub struct Scanner {
+    /// Folded keys of the objects currently open, back to back.
+    key_arena: Vec<u8>,
+    /// Ranges into `key_arena`, one per key of the open objects.
+    key_ranges: Vec<Range<usize>>,
+    /// For each open object: the first index into `key_ranges`, and a hash
+    /// set once the object has many keys.
+    frames: Vec<KeyFrame>,
+    /// Container stack of the generic skipper.
+    stack: Vec<u8>,
+    fold_scratch: String,
+}
+
+#[derive(Debug)]
+struct KeyFrame {
+    first: usize,
+    depth: usize,
+    set: Option<std::collections::HashSet<Vec<u8>>>,
+    /// Folded names already reported as duplicates in this object.
+    reported: Vec<Vec<u8>>,
+}
+
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn skip_ws(&mut self) {
+        while let Some(&b) = self.bytes.get(self.pos) {
+            if matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+                self.pos += 1;
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn peek(&self) -> Result<u8, ScanError> {
+        self.bytes
+            .get(self.pos)
+            .copied()
+            .ok_or(ScanError::Incomplete)
+    }
+
+    fn syntax(&self, reason: &'static str) -> ScanError {
+        ScanError::Syntax {
+            at: self.pos,
+            reason,
+        }
+    }
+
+    /// Scans a string token starting at its opening quote. Returns whether it
+    /// holds an escape; leaves the cursor after the closing quote.
+    fn string(&mut self) -> Result<bool, ScanError> {
+        self.pos += 1;
+        let mut escaped = false;
+        loop {
+            let rest = &self.bytes[self.pos..];
+            // Fast skip over ordinary bytes.
+            let run = rest
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                .ok_or_else(|| {
+                    self.pos = self.bytes.len();
+                    ScanError::Incomplete
+                })?;
+            self.pos += run;
+            match self.bytes[self.pos] {
+                b'"' => {
+                    self.pos += 1;
+                    return Ok(escaped);
+                }
+                b'\\' => {
+                    escaped = true;
+                    self.pos += 1;
+                    let c = self.peek()?;
+                    match c {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.pos += 1,
+                        b'u' => {
+                            self.pos += 1;
+                            for _ in 0..4 {
+                                let h = self.peek()?;
+                                if !h.is_ascii_hexdigit() {
+                                    return Err(self.syntax("invalid \\u escape in string"));
+                                }
+                                self.pos += 1;
+                            }
+                        }
+                        _ => return Err(self.syntax("invalid escape in string")),
+                    }
+                }
+                _ => return Err(self.syntax("control character in string")),
+            }
+        }
+    }
+
+    fn number(&mut self) -> Result<(), ScanError> {
+        if self.peek()? == b'-' {
+            self.pos += 1;
+        }
+        match self.peek()? {
+            b'0' => self.pos += 1,
+            b'1'..=b'9' => {
+                while matches!(self.bytes.get(self.pos), Some(b'0'..=b'9')) {
+                    self.pos += 1;
+                }
+            }
+            _ => return Err(self.syntax("invalid number")),
+        }
+        if self.bytes.get(self.pos) == Some(&b'.') {
+            self.pos += 1;
+            if !self.peek()?.is_ascii_digit() {
+                return Err(self.syntax("invalid number"));
+            }
+            while matches!(self.bytes.get(self.pos), Some(b'0'..=b'9')) {
+                self.pos += 1;
+            }
+        }
+        if matches!(self.bytes.get(self.pos), Some(b'e' | b'E')) {
+            self.pos += 1;
+            if matches!(self.peek()?, b'+' | b'-') {
+                self.pos += 1;
+            }
+            if !self.peek()?.is_ascii_digit() {
+                return Err(self.syntax("invalid number"));
+            }
+            while matches!(self.bytes.get(self.pos), Some(b'0'..=b'9')) {
+                self.pos += 1;
+            }
+        }
+        // A number is complete only when something follows it.
+        if self.pos >= self.bytes.len() {
+            return Err(ScanError::Incomplete);
+        }
+        Ok(())
+    }
+
+    fn literal(&mut self, word: &'static [u8]) -> Result<(), ScanError> {
+        for &w in word {
+            let b = self.peek()?;
+            if b != w {
+                return Err(self.syntax("invalid literal"));
+            }
+            self.pos += 1;
+        }
+        Ok(())
+    }
+}
+
+impl Scanner {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Scans `bytes` as one JSON value with optional whitespace around it.
+    /// On success returns where trailing non-whitespace starts, if anywhere.
+    pub fn scan(&mut self, bytes: &[u8], out: &mut Scan) -> Result<Trailing, ScanError> {
+        out.clear();
+        self.key_arena.clear();
+        self.key_ranges.clear();
+        self.frames.clear();
+        self.stack.clear();
+
+        let mut cur = Cursor { bytes, pos: 0 };
+        cur.skip_ws();
+        let start = cur.pos;
+        if cur.peek()? == b'{' {
+            out.is_object = true;
+            self.top_object(&mut cur, out)?;
+        } else {
+            out.top_kind = Some(self.skip_value(&mut cur, 1, out)?);
+        }
+        out.value = start..cur.pos;
+        cur.skip_ws();
+        if cur.pos < bytes.len() {
+            Ok(Trailing::At(cur.pos))
+        } else {
+            Ok(Trailing::None)
+        }
+    }
+
+    fn top_object(&mut self, cur: &mut Cursor, out: &mut Scan) -> Result<(), ScanError> {
+        self.object(cur, 1, out, |scanner, cur, key, out| {
+            let is_entry = key.1;
+            let vstart = cur.pos;
+            let (kind, escaped) = if is_entry && cur.peek()? == b'{' {
+                let top_index = out.top.len();
+                scanner.entry_object(cur, top_index, out)?;
+                (ValueKind::Object, false)
+            } else {
+                scanner.member_value(cur, 2, out)?
+            };
+            out.top.push(Member {
+                key: key.0.clone(),
+                key_escaped: key.2,
+                value: vstart..cur.pos,
+                kind,
+                escaped,
+            });
+            Ok(())
+        })
+    }
+
+    fn entry_object(
+        &mut self,
+        cur: &mut Cursor,
+        top_index: usize,
+        out: &mut Scan,
+    ) -> Result<(), ScanError> {
+        self.object(cur, 2, out, |scanner, cur, key, out| {
+            let vstart = cur.pos;
+            let (kind, escaped) = scanner.member_value(cur, 3, out)?;
+            out.entry.push((
+                top_index,
+                Member {
+                    key: key.0.clone(),
+                    key_escaped: key.2,
+                    value: vstart..cur.pos,
+                    kind,
+                    escaped,
+                },
+            ));
+            Ok(())
+        })
+    }
+
+    /// Scans a member's value; objects and arrays go through the generic skipper.
+    fn member_value(
+        &mut self,
+        cur: &mut Cursor,
+        depth: usize,
+        out: &mut Scan,
+    ) -> Result<(ValueKind, bool), ScanError> {
+        if cur.peek()? == b'"' {
+            let escaped = cur.string()?;
+            return Ok((ValueKind::String, escaped));
+        }
+        let kind = self.skip_value(cur, depth, out)?;
+        Ok((kind, false))
+    }
+
+    /// Scans an object at `depth` (1 = the line's object), calling `on_member`
+    /// with the cursor at each value. Checks keys for Go-equivalent duplicates.
+    fn object<F>(
+        &mut self,
+        cur: &mut Cursor,
+        depth: usize,
+        out: &mut Scan,
+        mut on_member: F,
+    ) -> Result<(), ScanError>
+    where
+        F: FnMut(
+            &mut Self,
+            &mut Cursor,
+            (Range<usize>, bool, bool),
+            &mut Scan,
+        ) -> Result<(), ScanError>,
+    {
+        cur.pos += 1; // '{'
+        self.open_frame(depth);
+        cur.skip_ws();
+        if cur.peek()? == b'}' {
+            cur.pos += 1;
+            self.close_frame();
+            return Ok(());
+        }
+        loop {
+            cur.skip_ws();
+            if cur.peek()? != b'"' {
+                return Err(cur.syntax("expected a string key"));
+            }
+            let key_at = cur.pos;
+            let key_escaped = cur.string()?;
+            let key = key_at + 1..cur.pos - 1;
+            let is_entry = self.add_key(cur.bytes, key.clone(), key_escaped, key_at, depth, out);
+            cur.skip_ws();
+            if cur.peek()? != b':' {
+                return Err(cur.syntax("expected ':' after object key"));
+            }
+            cur.pos += 1;
+            cur.skip_ws();
+            on_member(self, cur, (key, is_entry, key_escaped), out)?;
+            cur.skip_ws();
+            match cur.peek()? {
+                b',' => cur.pos += 1,
+                b'}' => {
+                    cur.pos += 1;
+                    self.close_frame();
+                    return Ok(());
+                }
+                _ => return Err(cur.syntax("expected ',' or '}' after object member")),
+            }
+        }
+    }
+
+    fn open_frame(&mut self, depth: usize) {
+        self.frames.push(KeyFrame {
+            first: self.key_ranges.len(),
+            depth,
+            set: None,
+            reported: Vec::new(),
+        });
+    }
+
+    fn close_frame(&mut self) {
+        if let Some(frame) = self.frames.pop() {
+            if let Some(r) = self.key_ranges.get(frame.first) {
+                self.key_arena.truncate(r.start);
+            }
+            self.key_ranges.truncate(frame.first);
+        }
+    }
+
+    /// Folds a key, records it in the innermost open object and reports it
+    /// when Go would match it to a key already there. Returns true when the
+    /// key folds to `entry`.
+    fn add_key(
+        &mut self,
+        bytes: &[u8],
+        key: Range<usize>,
+        escaped: bool,
+        at: usize,
+        depth: usize,
+        out: &mut Scan,
+    ) -> bool {
+        let raw = &bytes[key];
+        let start = self.key_arena.len();
+        if !escaped && raw.is_ascii() {
+            self.key_arena
+                .extend(raw.iter().map(|b| b.to_ascii_lowercase()));
+        } else {
+            let decoded = gostr::unquote(raw);
+            self.fold_scratch = gostr::fold_key(&decoded);
+            self.key_arena
+                .extend_from_slice(self.fold_scratch.as_bytes());
+        }
+        let folded = start..self.key_arena.len();
+        let is_entry = &self.key_arena[folded.clone()] == b"entry";
+        let Some(frame) = self.frames.last_mut() else {
+            self.key_arena.truncate(start);
+            return is_entry;
+        };
+        let first = frame.first;
+        let count = self.key_ranges.len() - first;
+        let name = &self.key_arena[folded.clone()];
+        let seen = if let Some(set) = frame.set.as_mut() {
+            !set.insert(name.to_vec())
+        } else if count >= PAIRWISE_KEY_LIMIT {
+            let mut set = std::collections::HashSet::with_capacity(count * 2);
+            for r in &self.key_ranges[first..] {
+                set.insert(self.key_arena[r.clone()].to_vec());
+            }
+            let seen = !set.insert(name.to_vec());
+            frame.set = Some(set);
+            seen
+        } else {
+            self.key_ranges[first..]
+                .iter()
+                .any(|r| &self.key_arena[r.clone()] == name)
+        };
+        // Each folded name is reported once per object.
+        if seen && !frame.reported.iter().any(|r| r == name) {
+            frame.reported.push(name.to_vec());
+            out.duplicates.push(DuplicateKey {
+                key: gostr::unquote(raw),
+                depth,
+                at,
+            });
+        }
+        self.key_ranges.push(folded);
+        is_entry
+    }
+
+    /// Validates one value of any kind, iteratively, checking duplicate keys
+    /// in every nested object.
+    fn skip_value(
+        &mut self,
+        cur: &mut Cursor,
+        depth: usize,
+        out: &mut Scan,
+    ) -> Result<ValueKind, ScanError> {
+        let base = self.stack.len();
+        let first_kind = match cur.peek()? {
+            b'{' => ValueKind::Object,
+            b'[' => ValueKind::Array,
+            b'"' => ValueKind::String,
+            b't' | b'f' => ValueKind::Bool,
+            b'n' => ValueKind::Null,
+            b'-' | b'0'..=b'9' => ValueKind::Number,
+            _ => return Err(cur.syntax("invalid character looking for beginning of value")),
+        };
+        // `expect_value` is true when the next token must be a value.
+        let mut expect_value = true;
+        loop {
+            cur.skip_ws();
+            if expect_value {
+                match cur.peek()? {
+                    b'{' => {
+                        if depth + self.stack.len() - base >= MAX_DEPTH {
+                            return Err(cur.syntax("exceeded max depth"));
+                        }
+                        cur.pos += 1;
+                        self.open_frame(depth + self.stack.len() - base);
+                        self.stack.push(b'{');
+                        cur.skip_ws();
+                        if cur.peek()? == b'}' {
+                            cur.pos += 1;
+                            self.stack.pop();
+                            self.close_frame();
+                            expect_value = false;
+                        } else {
+                            self.object_key(cur, out)?;
+                        }
+                        continue;
+                    }
+                    b'[' => {
+                        if depth + self.stack.len() - base >= MAX_DEPTH {
+                            return Err(cur.syntax("exceeded max depth"));
+                        }
+                        cur.pos += 1;
+                        self.stack.push(b'[');
+                        cur.skip_ws();
+                        if cur.peek()? == b']' {
+                            cur.pos += 1;
+                            self.stack.pop();
+                            expect_value = false;
+                        }
+                        continue;
+                    }
+                    b'"' => {
+                        cur.string()?;
+                    }
+                    b't' => cur.literal(b"true")?,
+                    b'f' => cur.literal(b"false")?,
+                    b'n' => cur.literal(b"null")?,
+                    b'-' | b'0'..=b'9' => cur.number()?,
+                    _ => return Err(cur.syntax("invalid character looking for beginning of value")),
+                }
+                expect_value = false;
+            } else {
+                let Some(&open) = self.stack.get(base..).and_then(|s| s.last()) else {
+                    return Ok(first_kind);
+                };
+                if self.stack.len() == base {
+                    return Ok(first_kind);
+                }
+                match (open, cur.peek()?) {
+                    (b'{', b',') => {
+                        cur.pos += 1;
+                        cur.skip_ws();
+                        self.object_key(cur, out)?;
+                        expect_value = true;
+                    }
+                    (b'[', b',') => {
+                        cur.pos += 1;
+                        expect_value = true;
+                    }
+                    (b'{', b'}') => {
+                        cur.pos += 1;
+                        self.stack.pop();
+                        self.close_frame();
+                    }
+                    (b'[', b']') => {
+                        cur.pos += 1;
+                        self.stack.pop();
+                    }
+                    _ => return Err(cur.syntax("expected ',' or a closing bracket")),
+                }
+                if self.stack.len() == base {
+                    return Ok(first_kind);
+                }
+            }
+        }
+    }
+
+    /// Scans `"key":` inside the generic skipper and leaves the cursor at the value.
+    fn object_key(&mut self, cur: &mut Cursor, out: &mut Scan) -> Result<(), ScanError> {
+        cur.skip_ws();
+        if cur.peek()? != b'"' {
+            return Err(cur.syntax("expected a string key"));
+        }
+        let at = cur.pos;
+        let escaped = cur.string()?;
+        let depth = self.frames.last().map_or(0, |f| f.depth);
+        self.add_key(cur.bytes, at + 1..cur.pos - 1, escaped, at, depth, out);
+        cur.skip_ws();
+        if cur.peek()? != b':' {
+            return Err(cur.syntax("expected ':' after object key"));
+        }
+        cur.pos += 1;
+        Ok(())
+    }
+}

@@ -1,0 +1,248 @@
+//! Verifying a chain file from disk: lines are read and analysed on worker
+//! threads and fed in order to the engine on the calling thread.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use crate::chain::entry::CHAIN_FILE;
+use crate::chain::line::{LineAnalyzer, LineFacts};
+use crate::chain::reader::split_lines;
+use crate::chain::verify::{Engine, LineSource, VerifyKeys};
+
+/// Bytes read per chunk; a line longer than this grows one chunk to fit it.
+const CHUNK: usize = 2 << 20;
+
+/// Why a chain could not be verified at all.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("{path}: no such file or directory")]
+    NotFound { path: PathBuf },
+    #[error("{path}: the directory holds no {CHAIN_FILE}")]
+    NoChainInDir { path: PathBuf },
+    #[error("{path}: permission denied")]
+    PermissionDenied { path: PathBuf },
+    #[error("{path}: not a regular file")]
+    NotAFile { path: PathBuf },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+}
+
+fn io_error(path: &Path, e: io::Error) -> OpenError {
+    let path = path.to_path_buf();
+    match e.kind() {
+        io::ErrorKind::NotFound => OpenError::NotFound { path },
+        io::ErrorKind::PermissionDenied => OpenError::PermissionDenied { path },
+        _ => OpenError::Io { path, source: e },
+    }
+}
+
+/// Resolves PATH to the chain file: the file itself, or the chain file inside a directory.
+pub fn resolve_chain_path(path: &Path) -> Result<PathBuf, OpenError> {
+    let meta = std::fs::metadata(path).map_err(|e| io_error(path, e))?;
+    if meta.is_dir() {
+        let file = path.join(CHAIN_FILE);
+        match std::fs::metadata(&file) {
+            Ok(m) if m.is_file() => Ok(file),
+            Ok(_) => Err(OpenError::NotAFile { path: file }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(OpenError::NoChainInDir {
+                path: path.to_path_buf(),
+            }),
+            Err(e) => Err(io_error(&file, e)),
+        }
+    } else if meta.is_file() {
+        Ok(path.to_path_buf())
+    } else {
+        Err(OpenError::NotAFile {
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+/// Re-reads records from the chain file by offset.
+pub struct FileSource {
+    file: File,
+}
+
+impl FileSource {
+    pub fn open(path: &Path) -> io::Result<Self> {
+        Ok(FileSource {
+            file: File::open(path)?,
+        })
+    }
+}
+
+impl LineSource for FileSource {
+    fn record_at(&self, offset: u64) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut block = [0u8; 4096];
+        let mut at = offset;
+        loop {
+            let n = self.file.read_at(&mut block, at).ok()?;
+            if n == 0 {
+                return Some(out);
+            }
+            if let Some(nl) = memchr::memchr(b'\n', &block[..n]) {
+                out.extend_from_slice(&block[..nl]);
+                return Some(out);
+            }
+            out.extend_from_slice(&block[..n]);
+            at += n as u64;
+        }
+    }
+}
+
+struct Chunk {
+    seq: u64,
+    offset: u64,
+    bytes: Vec<u8>,
+    is_end: bool,
+}
+
+struct Analysed {
+    seq: u64,
+    lines: Vec<(LineFacts, u64, bool)>,
+    end_offset: u64,
+}
+
+/// Reads the file in chunks that end at a line boundary (the last may not).
+fn read_chunks(mut file: File, tx: SyncSender<Chunk>) -> io::Result<()> {
+    let mut carry: Vec<u8> = Vec::new();
+    let mut offset = 0u64;
+    let mut seq = 0u64;
+    let mut eof = false;
+    while !eof {
+        let mut buf = std::mem::take(&mut carry);
+        let start = buf.len();
+        buf.resize(start + CHUNK, 0);
+        let mut filled = start;
+        while filled < buf.len() {
+            let n = file.read(&mut buf[filled..])?;
+            if n == 0 {
+                eof = true;
+                break;
+            }
+            filled += n;
+        }
+        buf.truncate(filled);
+        if !eof {
+            match memchr::memrchr(b'\n', &buf) {
+                Some(nl) => carry.extend_from_slice(&buf[nl + 1..]),
+                None => {
+                    // One line longer than a chunk: keep growing it.
+                    carry = buf;
+                    continue;
+                }
+            }
+            buf.truncate(buf.len() - carry.len());
+        }
+        let len = buf.len() as u64;
+        if tx
+            .send(Chunk {
+                seq,
+                offset,
+                bytes: buf,
+                is_end: eof,
+            })
+            .is_err()
+        {
+            return Ok(());
+        }
+        seq += 1;
+        offset += len;
+    }
+    Ok(())
+}
+
+fn analyse_chunks(
+    rx: Arc<Mutex<Receiver<Chunk>>>,
+    tx: SyncSender<Analysed>,
+    keys: Arc<VerifyKeys>,
+) {
+    let mut analyzer = LineAnalyzer::new();
+    loop {
+        let chunk = {
+            let Ok(guard) = rx.lock() else { return };
+            match guard.recv() {
+                Ok(c) => c,
+                Err(_) => return,
+            }
+        };
+        let (lines, _) = split_lines(&chunk.bytes, chunk.offset, 0, chunk.is_end);
+        let out = lines
+            .iter()
+            .map(|l| (analyzer.analyze(l.bytes, &keys), l.offset, l.has_newline))
+            .collect();
+        let end_offset = chunk.offset + chunk.bytes.len() as u64;
+        if tx
+            .send(Analysed {
+                seq: chunk.seq,
+                lines: out,
+                end_offset,
+            })
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// Verifies a whole chain file; `progress` is called with bytes done.
+pub fn verify_file(
+    path: &Path,
+    keys: VerifyKeys,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Engine, OpenError> {
+    let file = File::open(path).map_err(|e| io_error(path, e))?;
+    let source = FileSource::open(path).map_err(|e| io_error(path, e))?;
+    let mut engine = Engine::new(keys.clone());
+    let keys = Arc::new(keys);
+    let workers = thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 8);
+
+    let (chunk_tx, chunk_rx) = sync_channel::<Chunk>(workers);
+    let (done_tx, done_rx) = sync_channel::<Analysed>(workers * 2);
+    let chunk_rx = Arc::new(Mutex::new(chunk_rx));
+    let reader = thread::spawn(move || read_chunks(file, chunk_tx));
+    let mut pool = Vec::new();
+    for _ in 0..workers {
+        let rx = Arc::clone(&chunk_rx);
+        let tx = done_tx.clone();
+        let keys = Arc::clone(&keys);
+        pool.push(thread::spawn(move || analyse_chunks(rx, tx, keys)));
+    }
+    drop(done_tx);
+
+    let mut next = 0u64;
+    let mut waiting: std::collections::BTreeMap<u64, Analysed> = std::collections::BTreeMap::new();
+    for analysed in done_rx {
+        waiting.insert(analysed.seq, analysed);
+        while let Some(batch) = waiting.remove(&next) {
+            for (facts, offset, has_newline) in batch.lines {
+                engine.push_line(facts, offset, has_newline, &source);
+            }
+            progress(batch.end_offset);
+            next += 1;
+        }
+    }
+    for worker in pool {
+        let _ = worker.join();
+    }
+    match reader.join() {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(io_error(path, e)),
+        Err(_) => {
+            return Err(OpenError::Io {
+                path: path.to_path_buf(),
+                source: io::Error::other("the reader thread stopped unexpectedly"),
+            })
+        }
+    }
+    engine.finish();
+    Ok(engine)
+}
