@@ -1,6 +1,6 @@
 //! Follows real files in temporary directories and checks the exact events.
 //!
-//! Every wait has a generous timeout; a test acts, then waits for the events
+//! Every wait has a generous timeout. A test acts, then waits for the events
 //! that the action must produce, so no assertion depends on a fixed sleep.
 
 use std::fs::{self, File, OpenOptions};
@@ -61,7 +61,7 @@ impl Follow {
 fn config(path: &Path, polling: bool) -> FollowerConfig {
     let mut config = FollowerConfig::new(path);
     config.force_polling = polling;
-    // Long enough that no test sees a TailComplete it did not ask for.
+    // Long enough that no test receives a TailComplete it did not ask for.
     config.tail_complete_after = Duration::from_secs(3600);
     config
 }
@@ -595,6 +595,36 @@ async fn directory_at_path_is_error() {
         .await;
 
     fs::remove_dir(&path).unwrap();
+    fs::write(&path, b"a\n").unwrap();
+    let inode = inode(&path);
+    follow
+        .expect(&[
+            (0, TailEventKind::Created { inode }),
+            (0, appended(0, b"a\n")),
+        ])
+        .await;
+}
+
+#[tokio::test]
+async fn missing_parent_falls_back_to_polling() {
+    let dir = tempfile::tempdir().unwrap();
+    let parent = dir.path().join("not-yet");
+    let path = parent.join("decisions_sealed.jsonl");
+    let mut config = config(&path, false);
+    config.poll_interval = Duration::from_millis(50);
+    let mut follow = Follow::start(config);
+
+    match follow.next().await.kind {
+        TailEventKind::Started {
+            mode: WatchMode::Polling { reason },
+        } => {
+            assert!(reason.contains("not-yet"), "reason: {reason}");
+        }
+        other => panic!("expected Started in polling mode, got {other:?}"),
+    }
+    follow.expect(&[(0, TailEventKind::Deleted)]).await;
+
+    fs::create_dir(&parent).unwrap();
     fs::write(&path, b"a\n").unwrap();
     let inode = inode(&path);
     follow

@@ -2,14 +2,14 @@
 
 use std::time::{Duration, SystemTime};
 
-/// How the follower learns about changes.
+/// Change detection method of a follower.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WatchMode {
     /// A notify watcher on the parent directory, plus a slow re-check timer.
     Watcher,
     /// Periodic `stat` calls only, because the watcher could not start or polling was forced.
     Polling {
-        /// Why the watcher is not in use.
+        /// Reason the watcher is not in use.
         reason: String,
     },
 }
@@ -32,13 +32,13 @@ pub struct TailEvent {
 ///
 /// After `Truncated`, `Replaced` or `Modified` the follower delivers the file
 /// again from offset 0 as `Appended` events of the new generation, and the
-/// consumer discards everything it holds from older generations. Those three
+/// consumer discards everything it received in older generations. Those three
 /// events, and `Deleted`, also clear any pending partial line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TailEventKind {
     /// The follower is running; always the first event.
     Started {
-        /// How changes are detected.
+        /// Change detection method.
         mode: WatchMode,
     },
     /// Complete lines (each ending in `\n`) that start at byte `offset` of the file.
@@ -79,8 +79,8 @@ pub enum TailEventKind {
         /// Inode number of the file now at the path.
         new_inode: u64,
     },
-    /// The path did not exist (or was not readable) when the follower started
-    /// and a regular file has now appeared there; it is read from offset 0.
+    /// A regular file appeared at a path that had none (or an unreadable one)
+    /// when the follower started. It is read from offset 0.
     Created {
         /// Inode number of the new file.
         inode: u64,
@@ -97,7 +97,7 @@ pub enum TailEventKind {
     /// The path could not be read; the follower keeps retrying and sends a new
     /// `Error` only when the message changes.
     Error {
-        /// What failed, with the path and the OS error.
+        /// Description of the failure, with the path and the OS error.
         message: String,
     },
 }

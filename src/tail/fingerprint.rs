@@ -32,7 +32,7 @@ pub(crate) struct Fingerprint {
 }
 
 impl Fingerprint {
-    /// An empty fingerprint, for a region of 0 bytes.
+    /// Creates an empty fingerprint, for a region of 0 bytes.
     pub(crate) fn new() -> Self {
         Self {
             len: 0,

@@ -68,7 +68,7 @@ impl Tracked {
         self.tail_complete_sent = false;
     }
 
-    /// Whether size, mtime or ctime differ from the last check.
+    /// Returns whether size, mtime or ctime differ from the last check.
     fn stat_changed(&self, meta: &Metadata) -> bool {
         meta.len() != self.size
             || (meta.mtime(), meta.mtime_nsec()) != self.mtime
@@ -177,7 +177,16 @@ impl Follower {
     }
 
     fn emit(&mut self, kind: TailEventKind) -> Sent {
-        tracing::debug!(path = %self.config.path.display(), generation = self.generation, ?kind, "tail event");
+        let path = self.config.path.display();
+        match &kind {
+            // Only the size of appended bytes is logged, because a chunk can be megabytes long.
+            TailEventKind::Appended { offset, bytes } => {
+                tracing::debug!(%path, generation = self.generation, offset, len = bytes.len(), "lines appended");
+            }
+            other => {
+                tracing::debug!(%path, generation = self.generation, event = ?other, "file change")
+            }
+        }
         let event = TailEvent {
             detected_at: SystemTime::now(),
             generation: self.generation,

@@ -1,11 +1,11 @@
 //! Following one file: turns every way a file can change into [`TailEvent`]s.
 //!
-//! The follower deals in bytes and byte offsets only; it knows nothing of
-//! JSON or of verification. It watches the parent directory of the path with
+//! The follower deals in bytes and byte offsets only; it does not parse
+//! JSON or verify entries. It watches the parent directory of the path with
 //! notify, so rename-based saves, rotation and re-creation are seen, and
 //! re-checks on a slow timer in case an event is dropped. When the watcher
 //! cannot start (inotify limits, unsupported file system) it polls instead and
-//! says why in [`TailEventKind::Started`].
+//! reports the reason in [`TailEventKind::Started`].
 //!
 //! # What is tracked
 //! Device and inode of the open file, its size, mtime and ctime, the read
@@ -50,7 +50,7 @@ pub use read::read_complete_lines;
 use follower::{try_watcher, Follower};
 use watch::Wake;
 
-/// What to follow and how.
+/// Settings of one follower: the path, the start offset, intervals and limits.
 #[derive(Debug, Clone)]
 pub struct FollowerConfig {
     /// The file to follow; it may not exist yet.
@@ -139,7 +139,7 @@ pub fn spawn_follower(
                 message: format!("spawning the file follower thread failed: {error}"),
             },
         };
-        // The channel is new and has room for at least one event, so this send cannot fail for lack of space.
+        // The channel was just created with a capacity of at least 1 and is empty, so the send succeeds.
         let _ = events_tx.try_send(event);
     }
     (events_rx, handle)
