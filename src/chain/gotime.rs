@@ -1,11 +1,11 @@
 //! Go's `time.Time` JSON round trip, byte for byte as Go 1.19 does it.
 //!
 //! `time.Time.UnmarshalJSON` runs `time.Parse("\"" + RFC3339 + "\"", token)`
-//! on the raw token bytes, and `MarshalJSON` writes RFC3339Nano. Both are
-//! reproduced here, including the lenient corners of Go's parser (one-digit
-//! hour, `,` before the fraction, fractions longer than 9 digits, offsets up
-//! to `+99:99` and a sign inside the offset digits), because the hash of an
-//! entry is taken over the re-marshalled form.
+//! on the raw token bytes, and `MarshalJSON` writes RFC3339Nano. The hash of
+//! an entry is taken over the re-marshalled form, so both are reproduced
+//! here with the lenient corners of Go's parser: a one-digit hour, `,` before
+//! the fraction, fractions longer than 9 digits, offsets up to `+99:99` and a
+//! sign inside the offset digits.
 
 use thiserror::Error;
 
@@ -160,16 +160,27 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + day_of_era - 719_468
 }
 
-/// Go's `appendInt` for a non-negative value: zero-padded to `width`.
+/// Go's `appendInt`: decimal digits zero-padded to `width`, with a leading
+/// `-` for a negative value. Writes without allocating.
 fn append_padded(out: &mut Vec<u8>, value: i64, width: usize) {
-    let text = value.unsigned_abs().to_string();
     if value < 0 {
         out.push(b'-');
     }
-    for _ in text.len()..width {
+    let mut magnitude = value.unsigned_abs();
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (magnitude % 10) as u8;
+        magnitude /= 10;
+        if magnitude == 0 {
+            break;
+        }
+    }
+    for _ in (digits.len() - start)..width {
         out.push(b'0');
     }
-    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(&digits[start..]);
 }
 
 impl GoTime {
@@ -190,7 +201,7 @@ impl GoTime {
     ///
     /// The token includes its surrounding double quotes exactly as in the
     /// file, with no unescaping, so any `\u` escape fails as it does in Go.
-    /// The caller handles `null`. Never panics, whatever the bytes.
+    /// The caller handles `null`. Any bytes are accepted without a panic.
     pub fn parse_json_token(token: &[u8]) -> Result<GoTime, TimeError> {
         let value = skip(token, LAYOUT_QUOTE)?;
 
@@ -263,8 +274,8 @@ impl GoTime {
 
     /// Appends the JSON text `time.Time.MarshalJSON` writes: RFC3339Nano in
     /// quotes, the fraction without trailing zeros, `Z` for a zero offset,
-    /// otherwise `±hh:mm` with the offset's seconds dropped (truncated toward
-    /// zero, as Go 1.19 does; hours above 99 print with more digits).
+    /// otherwise `±hh:mm`. Go 1.19 drops the offset's seconds, truncating the
+    /// minutes toward zero, and prints offset hours above 99 with 3 digits.
     ///
     /// Fails for years outside 0..=9999 and then appends nothing.
     pub fn append_json(&self, out: &mut Vec<u8>) -> Result<(), TimeError> {
@@ -375,18 +386,21 @@ fn parse_zone(value: &[u8]) -> Result<(i32, &[u8]), TimeError> {
 
 /// Go's `.999999999` element: trailing zeros trimmed, nothing for zero.
 fn append_fraction(out: &mut Vec<u8>, nanos: u32) {
-    if nanos == 0 {
-        return;
+    let mut digits = [b'0'; 9];
+    let mut rest = nanos % 1_000_000_000;
+    for slot in digits.iter_mut().rev() {
+        *slot = b'0' + (rest % 10) as u8;
+        rest /= 10;
     }
-    let mut digits = format!("{:09}", nanos % 1_000_000_000).into_bytes();
-    while digits.last() == Some(&b'0') {
-        digits.pop();
-    }
-    if digits.is_empty() {
+    let kept = digits
+        .iter()
+        .rposition(|&d| d != b'0')
+        .map_or(0, |last| last + 1);
+    if kept == 0 {
         return;
     }
     out.push(b'.');
-    out.extend_from_slice(&digits);
+    out.extend_from_slice(&digits[..kept]);
 }
 
 /// Go's `Z07:00` element: `Z` for offset 0, otherwise whole minutes with
@@ -769,7 +783,14 @@ mod tests {
             .duration_since(std::time::UNIX_EPOCH)
             .expect("clock after 1970")
             .as_nanos() as i128;
-        assert!(before <= now.unix_nanos() && now.unix_nanos() <= after);
+        assert!(
+            before <= now.unix_nanos(),
+            "now is before the earlier clock reading"
+        );
+        assert!(
+            now.unix_nanos() <= after,
+            "now is after the later clock reading"
+        );
 
         let text = marshal(now).expect("current year is in range");
         let reparsed = GoTime::parse_json_token(text.as_bytes()).expect("own output parses");
@@ -837,6 +858,7 @@ mod tests {
             1 + rng.below(31)
         };
         push_padded(&mut token, day, 2);
+
         token.push(b"TTTTTTTTTTTTTTTTTTtT "[rng.below(21) as usize]);
         let mut hour = rng.below(24);
         if rng.below(10) == 0 {
@@ -848,6 +870,7 @@ mod tests {
         push_padded(&mut token, rng.below(61), 2);
         token.push(b':');
         push_padded(&mut token, rng.below(61), 2);
+
         if rng.below(4) != 0 {
             token.push(if rng.below(5) == 0 { b',' } else { b'.' });
             for _ in 0..rng.below(13) {
