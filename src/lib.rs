@@ -5,6 +5,7 @@ pub mod chain;
 pub mod cli;
 pub mod commands;
 pub mod demo;
+pub mod seal;
 pub mod tail;
 pub mod tpm;
 pub mod tui;

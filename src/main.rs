@@ -11,6 +11,8 @@ fn main() -> ExitCode {
         Some(Command::Verify(args)) => commands::verify::run(&args, &cli.keys),
         Some(Command::Open(args)) => commands::open::run(&args.path, &cli.keys),
         Some(Command::Demo(args)) => commands::demo::run(&args),
+        Some(Command::Seal(args)) => commands::seal::run(&args, &cli.keys),
+        Some(Command::Quote(args)) => commands::quote::run(&args, &cli.keys),
         None => match cli.path {
             Some(path) => commands::open::run(&path, &cli.keys),
             None => {

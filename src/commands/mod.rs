@@ -3,4 +3,6 @@
 pub mod demo;
 pub mod keys;
 pub mod open;
+pub mod quote;
+pub mod seal;
 pub mod verify;

@@ -1,7 +1,14 @@
 //! `sealdesk verify`: the report for scripts and people.
 
+use crate::attest::keys::fingerprint;
+use crate::chain::finding::{Finding, FindingKind, Severity};
 use crate::chain::line::printable;
+use crate::chain::report::Report;
+use crate::chain::verify::{TpmKey, VerifyKeys};
 use crate::cli::{Format, KeyArgs, VerifyArgs};
+use crate::seal::anchor::{self, Anchor, ANCHOR_LIMIT};
+use crate::seal::ChainSnapshot;
+use crate::tpm::{resolve_tcti, TpmHandle};
 use crate::verify_file::{resolve_chain_path, verify_file};
 
 use super::keys::load_keys;
@@ -9,34 +16,121 @@ use super::keys::load_keys;
 pub fn run(args: &VerifyArgs, key_args: &KeyArgs) -> u8 {
     let path = match resolve_chain_path(&args.path) {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("sealdesk verify: {}", printable(&e.to_string()));
-            return 2;
-        }
+        Err(e) => return fail(&e.to_string()),
     };
-    let keys = match load_keys(key_args, &path) {
+    let mut keys = match load_keys(key_args, &path) {
         Ok(k) => k,
-        Err(e) => {
-            eprintln!("sealdesk verify: {}", printable(&e));
-            return 2;
+        Err(e) => return fail(&e),
+    };
+    let tpm = if args.anchor {
+        let tpm = match TpmHandle::connect(resolve_tcti(args.tpm.tcti.as_deref())) {
+            Ok(tpm) => tpm,
+            Err(e) => return fail(&format!("--anchor needs the TPM: {e}")),
+        };
+        match tpm.signing_public() {
+            Ok(signing) => pin_live_key(&mut keys, signing, &tpm.tcti().tcti),
+            Err(e) => {
+                return fail(&format!(
+                    "--anchor: re-creating the signing key on TCTI `{}` failed: {e}",
+                    tpm.tcti().tcti
+                ))
+            }
         }
+        Some(tpm)
+    } else {
+        None
     };
     let engine = match verify_file(&path, keys, &mut |_| {}) {
         Ok(e) => e,
-        Err(e) => {
-            eprintln!("sealdesk verify: {}", printable(&e.to_string()));
-            return 2;
-        }
+        Err(e) => return fail(&e.to_string()),
     };
-    let report = engine.report(&path.display().to_string());
+    let mut report = engine.report(&path.display().to_string());
+    let mut anchored_line = None;
+    match &tpm {
+        Some(tpm) => {
+            let pcr = match tpm.read_pcr(args.tpm.pcr) {
+                Ok(pcr) => pcr,
+                Err(e) => {
+                    return fail(&format!(
+                        "--anchor: reading PCR {} on TCTI `{}` failed: {e}",
+                        args.tpm.pcr,
+                        tpm.tcti().tcti
+                    ))
+                }
+            };
+            let chain = match ChainSnapshot::from_engine(&path, &engine) {
+                Ok(chain) => chain,
+                Err(e) => return fail(&e.to_string()),
+            };
+            let relation = anchor::compare(&pcr, &chain);
+            if let Anchor::Anchored { head } = relation {
+                anchored_line = Some(match head {
+                    Some(index) => format!("anchored: PCR {} equals the pcr_value of the head (entry {index}); {ANCHOR_LIMIT}", args.tpm.pcr),
+                    None => format!("anchored: the chain is empty and PCR {} is zero", args.tpm.pcr),
+                });
+            }
+            let found = anchor::finding(&relation, &pcr, args.tpm.pcr, &chain, "a PCR read");
+            add_findings(&mut report, found.into_iter().collect());
+        }
+        None if report.entries > 0 => add_findings(
+            &mut report,
+            vec![Finding::new(
+                FindingKind::TailUnanchored,
+                "no TPM quote or PCR read was compared with the head: a cut at the end of the file cannot be detected; run with --anchor on the sealing machine, or `sealdesk quote`",
+            )],
+        ),
+        None => {}
+    }
+
     let text = match args.format {
         Format::Json => report.to_json(),
         Format::Text => report.to_text(),
     };
     println!("{text}");
+    if let Some(line) = anchored_line {
+        match args.format {
+            Format::Json => eprintln!("{line}"),
+            Format::Text => println!("{line}"),
+        }
+    }
     if report.valid {
         0
     } else {
         1
     }
+}
+
+fn fail(message: &str) -> u8 {
+    eprintln!("sealdesk verify: {}", printable(message));
+    2
+}
+
+/// Marks the key the live TPM re-created as pinned, adding it when no key file had it.
+fn pin_live_key(keys: &mut VerifyKeys, signing: p256::ecdsa::VerifyingKey, tcti: &str) {
+    let live = fingerprint(&signing);
+    match keys.tpm.iter_mut().find(|k| k.fingerprint == live) {
+        Some(key) => key.pinned = true,
+        None => keys.tpm.push(TpmKey {
+            key: signing,
+            fingerprint: live.clone(),
+            pinned: true,
+            source: format!("the live TPM at {tcti}"),
+        }),
+    }
+    if !keys.pins.contains(&live) {
+        keys.pins.push(live);
+    }
+}
+
+/// Adds findings to a report, keeping them sorted by offset with chain-level ones last,
+/// and recomputes `valid`.
+fn add_findings(report: &mut Report, findings: Vec<Finding>) {
+    report.findings.extend(findings);
+    report
+        .findings
+        .sort_by_key(|f| f.offset.unwrap_or(u64::MAX));
+    report.valid = !report
+        .findings
+        .iter()
+        .any(|f| f.severity == Severity::Error);
 }

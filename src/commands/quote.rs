@@ -1,0 +1,301 @@
+//! `sealdesk quote`: a TPM quote over the chain's PCR, verified offline and compared with the chain.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::attest::keys::{fingerprint, load_keys_pem, to_pem};
+use crate::attest::signature::TPM_ALG_SHA256;
+use crate::attest::verify_quote;
+use crate::chain::crypto::ZERO32;
+use crate::chain::entry::{hex32, parse_hex32};
+use crate::chain::finding::{Finding, FindingKind, Severity};
+use crate::chain::line::printable;
+use crate::cli::{Format, KeyArgs, QuoteArgs};
+use crate::seal::anchor::{self, Anchor, ANCHOR_LIMIT};
+use crate::seal::ChainSnapshot;
+use crate::tpm::{resolve_tcti, TpmHandle};
+use crate::verify_file::resolve_chain_path;
+
+use super::keys::{load_keys, AK_FILE};
+
+/// Name of the file beside the chain that records every quote, one JSON object a line.
+pub const QUOTES_FILE: &str = "sealdesk-quotes.jsonl";
+
+/// One line of [`QUOTES_FILE`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QuoteRecord {
+    /// When the quote was taken, RFC 3339 in UTC.
+    pub time: String,
+    pub nonce: String,
+    pub pcr: u8,
+    pub pcr_value: String,
+    /// TPM clock in milliseconds.
+    pub clock: u64,
+    /// resetCount and restartCount as quoted; an owner-hierarchy AK obfuscates them,
+    /// consistently for the same AK, so they compare only between quotes by one AK.
+    pub reset_count: u32,
+    pub restart_count: u32,
+    pub ak_fingerprint: String,
+}
+
+pub fn run(args: &QuoteArgs, key_args: &KeyArgs) -> u8 {
+    match quote(args, key_args) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("sealdesk quote: {}", printable(&message));
+            2
+        }
+    }
+}
+
+fn chain_dir(chain_file: &Path) -> PathBuf {
+    match chain_file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn quote(args: &QuoteArgs, key_args: &KeyArgs) -> Result<u8, String> {
+    let chain_file = resolve_chain_path(&args.path).map_err(|e| e.to_string())?;
+    let dir = chain_dir(&chain_file);
+    let keys = load_keys(key_args, &chain_file)?;
+
+    let tcti = resolve_tcti(args.tpm.tcti.as_deref());
+    let tpm = TpmHandle::connect(tcti).map_err(|e| e.to_string())?;
+    let tcti_text = tpm.tcti().tcti.clone();
+    let tpm_error = |step: &str, e: crate::tpm::TpmError| {
+        format!("TPM {step} failed on TCTI `{tcti_text}`: {e}")
+    };
+    let mut nonce = [0u8; 32];
+    getrandom::getrandom(&mut nonce).map_err(|e| format!("cannot get a random nonce: {e}"))?;
+    let ak = tpm
+        .ak_public()
+        .map_err(|e| tpm_error("attestation key creation", e))?;
+    let (attest, signature, pcrs) = tpm
+        .quote(args.tpm.pcr, nonce)
+        .map_err(|e| tpm_error("quote", e))?;
+    drop(tpm);
+
+    let selection = [u32::from(args.tpm.pcr)];
+    let check = verify_quote(
+        &ak,
+        &attest,
+        &signature,
+        &nonce,
+        &pcrs,
+        (TPM_ALG_SHA256, &selection),
+    );
+    let pcr_value = pcrs.first().copied().unwrap_or(ZERO32);
+    let ak_fingerprint = fingerprint(&ak);
+
+    let mut findings = Vec::new();
+    let ak_file = dir.join(AK_FILE);
+    if ak_file.exists() {
+        let known = load_keys_pem(&ak_file)
+            .map_err(|e| format!("cannot read {}: {e}", ak_file.display()))?;
+        if !known.iter().any(|k| fingerprint(k) == ak_fingerprint) {
+            findings.push(Finding::new(
+                FindingKind::KeyChanged,
+                format!("the TPM's attestation key {ak_fingerprint} is not in {}: the TPM was cleared, or this is another machine", ak_file.display()),
+            ));
+        }
+    }
+
+    let chain = ChainSnapshot::load(&chain_file, keys).map_err(|e| e.to_string())?;
+    let relation = anchor::compare(&pcr_value, &chain);
+    findings.extend(anchor::finding(
+        &relation,
+        &pcr_value,
+        args.tpm.pcr,
+        &chain,
+        "a quote",
+    ));
+
+    let clock = check.clock_info();
+    let record = QuoteRecord {
+        time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        nonce: hex::encode(nonce),
+        pcr: args.tpm.pcr,
+        pcr_value: hex32(&pcr_value),
+        clock: clock.map_or(0, |c| c.clock),
+        reset_count: clock.map_or(0, |c| c.reset_count),
+        restart_count: clock.map_or(0, |c| c.restart_count),
+        ak_fingerprint: ak_fingerprint.clone(),
+    };
+    if check.is_valid() {
+        let quotes_file = dir.join(QUOTES_FILE);
+        let earlier = read_quote_log(&quotes_file)?;
+        findings.extend(rollback_findings(&earlier, &record, &relation, &chain));
+        append_quote_log(&quotes_file, &record)?;
+    }
+
+    if let Some(out) = &args.out {
+        write_out_files(out, &attest, &signature, &pcrs, &nonce, &ak)?;
+    }
+
+    let valid = check.is_valid() && !findings.iter().any(|f| f.severity == Severity::Error);
+    match args.format {
+        Format::Json => {
+            let checks: serde_json::Map<String, serde_json::Value> = check
+                .checks()
+                .iter()
+                .map(|(name, c)| ((*name).to_owned(), serde_json::Value::String(c.to_string())))
+                .collect();
+            let value = serde_json::json!({
+                "file": chain_file.display().to_string(),
+                "valid": valid,
+                "quote_valid": check.is_valid(),
+                "checks": checks,
+                "anchored": matches!(relation, Anchor::Anchored { .. }),
+                "quote": record,
+                "head": chain.report.head,
+                "findings": findings,
+            });
+            println!("{value:#}");
+        }
+        Format::Text => print_text(&check, &record, &relation, &findings, &chain, valid),
+    }
+    Ok(if valid { 0 } else { 1 })
+}
+
+fn print_text(
+    check: &crate::attest::QuoteCheck,
+    record: &QuoteRecord,
+    relation: &Anchor,
+    findings: &[Finding],
+    chain: &ChainSnapshot,
+    valid: bool,
+) {
+    println!(
+        "{}: quote of PCR {} by AK {}",
+        if valid { "VALID" } else { "INVALID" },
+        record.pcr,
+        record.ak_fingerprint
+    );
+    for (name, c) in check.checks() {
+        println!("  {name:<14} {c}");
+    }
+    println!("  PCR {} = {}", record.pcr, record.pcr_value);
+    println!(
+        "  clock {} ms, resetCount {}, restartCount {}",
+        record.clock, record.reset_count, record.restart_count
+    );
+    if let Anchor::Anchored { head } = relation {
+        match head {
+            Some(index) => println!("anchored: the PCR equals the pcr_value of the head (entry {index}); {ANCHOR_LIMIT}"),
+            None => println!("anchored: the chain is empty and the PCR is zero"),
+        }
+    } else if let Some(head) = &chain.report.head {
+        println!("head: entry {} pcr_value {}", head.index, head.pcr_value);
+    }
+    for f in findings {
+        println!(
+            "{} {}: {}",
+            f.severity.as_str(),
+            f.kind.as_str(),
+            printable(&f.message)
+        );
+    }
+}
+
+fn read_quote_log(path: &Path) -> Result<Vec<QuoteRecord>, String> {
+    match std::fs::read_to_string(path) {
+        // Lines that do not parse (a torn last line) are skipped: they hold no usable quote.
+        Ok(text) => Ok(text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+fn append_quote_log(path: &Path, record: &QuoteRecord) -> Result<(), String> {
+    let mut line =
+        serde_json::to_vec(record).map_err(|e| format!("cannot encode the quote record: {e}"))?;
+    line.push(b'\n');
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    file.write_all(&line)
+        .and_then(|()| file.sync_data())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Finds earlier quotes, by the same AK with the same reset and restart counts (so no
+/// TPM reset or restart lies between them), whose PCR value is not the pcr_value of an
+/// entry at or before the entry the new PCR equals: the PCR went backwards, so it was
+/// reset and replayed.
+pub fn rollback_findings(
+    earlier: &[QuoteRecord],
+    new: &QuoteRecord,
+    relation: &Anchor,
+    chain: &ChainSnapshot,
+) -> Vec<Finding> {
+    let reached = match relation {
+        Anchor::Anchored { head: Some(index) } => *index,
+        Anchor::Behind { index, .. } => *index,
+        // An empty chain or a PCR that matches no entry gives no position to compare.
+        _ => return Vec::new(),
+    };
+    let mut findings = Vec::new();
+    for old in earlier {
+        if old.ak_fingerprint != new.ak_fingerprint
+            || old.reset_count != new.reset_count
+            || old.restart_count != new.restart_count
+            || old.pcr != new.pcr
+        {
+            continue;
+        }
+        let Some((old_pcr, _)) = parse_hex32(&old.pcr_value) else {
+            continue;
+        };
+        if old_pcr == ZERO32 {
+            continue;
+        }
+        let on_path = (0..=reached).any(|i| chain.entry(i).and_then(|e| e.pcr) == Some(old_pcr));
+        if !on_path {
+            findings.push(
+                Finding::new(
+                    FindingKind::QuoteRollback,
+                    format!(
+                        "the quote of {} (same resetCount {} and restartCount {}) saw PCR {} = {}, which is not the pcr_value of any entry up to entry {reached}, where the PCR is now: the PCR was reset and replayed without a TPM restart",
+                        old.time, old.reset_count, old.restart_count, old.pcr, old.pcr_value
+                    ),
+                )
+                .values(old.pcr_value.clone(), new.pcr_value.clone()),
+            );
+        }
+    }
+    findings
+}
+
+fn write_out_files(
+    out: &Path,
+    attest: &[u8],
+    signature: &[u8],
+    pcrs: &[[u8; 32]],
+    nonce: &[u8; 32],
+    ak: &p256::ecdsa::VerifyingKey,
+) -> Result<(), String> {
+    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let pem = to_pem(ak).map_err(|e| format!("cannot encode the AK as PEM: {e}"))?;
+    let files: [(&str, Vec<u8>); 5] = [
+        ("quote.msg", attest.to_vec()),
+        ("quote.sig", signature.to_vec()),
+        ("quote.pcrs", pcrs.concat()),
+        ("quote.nonce", hex::encode(nonce).into_bytes()),
+        ("ak.pub.pem", pem.into_bytes()),
+    ];
+    for (name, bytes) in files {
+        let path = out.join(name);
+        std::fs::write(&path, bytes)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,112 @@
+//! Comparing a PCR value read from the TPM (directly or through a quote) with the chain.
+
+use crate::chain::crypto::ZERO32;
+use crate::chain::entry::{hex32, SealMode};
+use crate::chain::finding::{Finding, FindingKind, Severity};
+
+use super::snapshot::ChainSnapshot;
+
+/// The caveat that goes with every "anchored" result.
+pub const ANCHOR_LIMIT: &str = "this proves that the TPM's PCR equals the chain head's pcr_value, so no entry was cut from the end since the last extension; it does not prove that nobody with root reset the PCR (resettable at locality 0) and replayed the extensions";
+
+/// How the TPM's PCR relates to the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Anchor {
+    /// The PCR equals the head's `pcr_value` (index `head`), or is zero on an empty chain.
+    Anchored { head: Option<u64> },
+    /// The PCR equals the `pcr_value` of entry `index`, which is not the head.
+    Behind {
+        index: u64,
+        head: u64,
+        /// True when every entry after `index` is a software entry, which never extends the TPM.
+        only_software_after: bool,
+    },
+    /// The PCR equals no entry's `pcr_value`.
+    Unrelated,
+}
+
+/// Compares `pcr` with the stored `pcr_value`s of the chain.
+pub fn compare(pcr: &[u8; 32], chain: &ChainSnapshot) -> Anchor {
+    let Some(head) = chain.entries().checked_sub(1) else {
+        return if *pcr == ZERO32 {
+            Anchor::Anchored { head: None }
+        } else {
+            Anchor::Unrelated
+        };
+    };
+    if chain.entry(head).and_then(|e| e.pcr).as_ref() == Some(pcr) {
+        return Anchor::Anchored { head: Some(head) };
+    }
+    match chain.last_index_with_pcr(pcr) {
+        Some(index) => Anchor::Behind {
+            index,
+            head,
+            only_software_after: chain
+                .modes_after(index)
+                .iter()
+                .all(|mode| *mode == Some(SealMode::Software)),
+        },
+        None => Anchor::Unrelated,
+    }
+}
+
+/// Returns the finding for `anchor`, or `None` when the PCR is the head's.
+///
+/// `source` names where the PCR value came from, e.g. "a quote" or "a PCR read".
+pub fn finding(
+    anchor: &Anchor,
+    pcr: &[u8; 32],
+    pcr_index: u8,
+    chain: &ChainSnapshot,
+    source: &str,
+) -> Option<Finding> {
+    let head_pcr = chain
+        .head()
+        .and_then(|e| e.pcr)
+        .map_or_else(|| "(empty chain)".to_owned(), |p| hex32(&p));
+    match anchor {
+        Anchor::Anchored { .. } => None,
+        Anchor::Behind {
+            index,
+            head,
+            only_software_after,
+        } => {
+            let severity = if *only_software_after {
+                Severity::Warning
+            } else {
+                Severity::Error
+            };
+            let why = if *only_software_after {
+                "they are all software entries, which never extend the TPM"
+            } else {
+                "a tpm entry among them should have extended it: the entries were appended without the TPM, or the PCR was reset and replayed up to entry"
+            };
+            let message = if *only_software_after {
+                format!("PCR {pcr_index} (from {source}) equals the pcr_value of entry {index}, not of the head (entry {head}): entries after {index} were never extended into the TPM; {why}")
+            } else {
+                format!("PCR {pcr_index} (from {source}) equals the pcr_value of entry {index}, not of the head (entry {head}): entries after {index} were never extended into the TPM; {why} {index}")
+            };
+            Some(
+                Finding::new(FindingKind::AnchorMismatch, message)
+                    .severity(severity)
+                    .values(head_pcr, hex32(pcr)),
+            )
+        }
+        Anchor::Unrelated => {
+            let what = if *pcr == ZERO32 {
+                "it is zero: the TPM restarted or the PCR was reset since the last seal"
+            } else {
+                "it equals no entry's pcr_value: the end of the chain was cut, the chain was replaced, or another program extended the PCR"
+            };
+            Some(
+                Finding::new(
+                    FindingKind::AnchorMismatch,
+                    format!(
+                        "PCR {pcr_index} (from {source}) is not the head's pcr_value and {what}"
+                    ),
+                )
+                .values(head_pcr, hex32(pcr)),
+            )
+        }
+    }
+}
