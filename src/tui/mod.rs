@@ -1,10 +1,186 @@
 //! The interactive terminal view.
+//!
+//! A background task ([`worker`]) owns the chain file, its follower and the
+//! verification engine; the view keeps per-entry offsets only and reads the
+//! lines on screen on demand ([`rows`]). State changes go through
+//! [`app::App::update`]; drawing ([`view`]) takes `&App` and does no I/O.
 
-use std::path::Path;
+pub mod app;
+pub mod keys;
+pub mod query;
+pub mod rows;
+pub mod sanitize;
+pub mod terminal;
+pub mod view;
+pub mod worker;
 
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crossterm::event::MouseEventKind;
+use tokio::sync::mpsc;
+
+use crate::chain::line::printable;
 use crate::cli::KeyArgs;
+use crate::commands::keys::load_keys;
+use crate::verify_file::resolve_chain_path;
 
-pub fn run(_path: &Path, _keys: &KeyArgs) -> u8 {
-    eprintln!("sealdesk: the interactive view is not built yet");
-    2
+use app::{App, Job, Msg};
+use terminal::{Event, Tui};
+
+/// Interval of the tick event that redraws the clock and progress.
+const TICK: Duration = Duration::from_millis(250);
+
+/// True unless NO_COLOR is set to a non-empty value (no-color.org).
+pub fn color_enabled() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// The log file: `$XDG_STATE_HOME/sealdesk/sealdesk.log`, else
+/// `~/.local/state/sealdesk/sealdesk.log`, else the temp directory.
+fn log_dir() -> PathBuf {
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")));
+    match state {
+        Some(dir) if std::fs::create_dir_all(dir.join("sealdesk")).is_ok() => dir.join("sealdesk"),
+        _ => std::env::temp_dir(),
+    }
+}
+
+/// Sends logs to a file, never the terminal; the guard flushes on drop.
+fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    let appender = tracing_appender::rolling::never(log_dir(), "sealdesk.log");
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SEALDESK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .try_init()
+        .ok()?;
+    Some(guard)
+}
+
+/// Opens the view on the chain at `path`; returns the exit code.
+pub fn run(path: &Path, keys: &KeyArgs) -> u8 {
+    let path = match resolve_chain_path(path) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("sealdesk: {}", printable(&e.to_string()));
+            return 2;
+        }
+    };
+    let keys = match load_keys(keys, &path) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("sealdesk: {}", printable(&e));
+            return 2;
+        }
+    };
+    let _log_guard = init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("sealdesk: starting the async runtime failed: {e}");
+            return 2;
+        }
+    };
+    tracing::info!(path = %path.display(), "opening the view");
+    let result = runtime.block_on(event_loop(path, keys));
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("sealdesk: {e}");
+            2
+        }
+    }
+}
+
+async fn event_loop(path: PathBuf, keys: crate::chain::verify::VerifyKeys) -> std::io::Result<()> {
+    let mut tui = Tui::enter(TICK)?;
+    let (update_tx, mut updates) = mpsc::unbounded_channel();
+    let worker = worker::spawn(path.clone(), keys, update_tx);
+    let (msg_tx, mut msgs) = mpsc::unbounded_channel::<Msg>();
+    let mut app = App::new(path.clone(), color_enabled());
+    let size = tui.terminal.size()?;
+    app.update(Msg::Resize {
+        width: size.width,
+        height: size.height,
+    });
+
+    loop {
+        for job in app.take_jobs() {
+            run_job(&path, job, msg_tx.clone());
+        }
+        tui.terminal.draw(|frame| view::render(&app, frame))?;
+        if app.quit {
+            break;
+        }
+        let msg = tokio::select! {
+            event = tui.next() => match event {
+                Some(Event::Key(key)) => Msg::Key(key),
+                Some(Event::Mouse(m)) => match m.kind {
+                    MouseEventKind::ScrollDown => Msg::WheelDown,
+                    MouseEventKind::ScrollUp => Msg::WheelUp,
+                    _ => continue,
+                },
+                Some(Event::Resize(width, height)) => Msg::Resize { width, height },
+                Some(Event::Tick) => Msg::Tick,
+                Some(Event::Error(e)) => {
+                    tracing::error!(error = %e, "terminal input failed");
+                    break;
+                }
+                None => break,
+            },
+            Some(update) = updates.recv() => Msg::Worker(update),
+            Some(msg) = msgs.recv() => msg,
+        };
+        app.update(msg);
+        // Apply what else is queued before drawing again.
+        while let Ok(update) = updates.try_recv() {
+            app.update(Msg::Worker(update));
+        }
+        while let Ok(msg) = msgs.try_recv() {
+            app.update(msg);
+        }
+    }
+    worker.abort();
+    drop(tui);
+    Ok(())
+}
+
+/// Runs one job on a blocking thread and sends its result back as a message.
+fn run_job(path: &Path, job: Job, tx: mpsc::UnboundedSender<Msg>) {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let msg = match job {
+            Job::Rows { generation, wanted } => Msg::Rows {
+                generation,
+                rows: rows::read_rows(&path, &wanted),
+            },
+            Job::Query {
+                id,
+                query,
+                offsets,
+                worst,
+            } => Msg::QueryDone {
+                id,
+                matches: query::run_query(&path, &offsets, &worst, &query),
+            },
+            Job::Line { line, offsets } => Msg::LineFound {
+                line,
+                index: query::entry_on_line(&path, &offsets, line),
+            },
+        };
+        // The view has quit when the channel is closed.
+        let _ = tx.send(msg);
+    });
 }

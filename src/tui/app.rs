@@ -1,0 +1,687 @@
+//! The view's state and its one entry point for change, [`App::update`].
+//! Nothing here draws, reads files or verifies: work is handed out as [`Job`]s.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use crate::chain::finding::{FindingKind, Severity};
+use crate::chain::report::Report;
+
+use super::keys::{action_for, Action};
+use super::query::Query;
+use super::rows::Row;
+use super::worker::Update;
+
+/// Rows scrolled per mouse wheel step.
+const WHEEL_STEP: usize = 3;
+
+/// A change to the state.
+#[derive(Debug, Clone)]
+pub enum Msg {
+    Key(KeyEvent),
+    WheelDown,
+    WheelUp,
+    Resize { width: u16, height: u16 },
+    Worker(Update),
+    Rows { generation: u64, rows: Vec<Row> },
+    QueryDone { id: u64, matches: Vec<u64> },
+    LineFound { line: u64, index: Option<u64> },
+    Tick,
+}
+
+/// Work the state asks for; the event loop runs it off the view.
+#[derive(Debug, Clone)]
+pub enum Job {
+    Rows {
+        generation: u64,
+        wanted: Vec<(u64, u64)>,
+    },
+    Query {
+        id: u64,
+        query: Query,
+        offsets: Arc<Vec<u64>>,
+        worst: Arc<HashMap<u64, Severity>>,
+    },
+    Line {
+        line: u64,
+        offsets: Arc<Vec<u64>>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeMode {
+    Written,
+    Utc,
+    Local,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromptKind {
+    Search,
+    GoTo,
+    Action,
+    Operator,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overlay {
+    None,
+    Help,
+    Findings { selected: usize },
+}
+
+/// Verification state as the view shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verification {
+    /// Bytes done of the file size; `again` after the file changed.
+    Running {
+        done: u64,
+        total: u64,
+        again: bool,
+    },
+    Done,
+    Failed(String),
+}
+
+pub struct App {
+    pub path: PathBuf,
+    pub color: bool,
+    pub width: u16,
+    pub height: u16,
+    pub generation: u64,
+    pub verification: Verification,
+    pub offsets: Arc<Vec<u64>>,
+    pub report: Option<Arc<Report>>,
+    pub seal_modes: String,
+    /// Worst severity of each entry's findings.
+    pub worst: Arc<HashMap<u64, Severity>>,
+    /// Entries whose link to the entry before is broken (drawn after a break row).
+    pub breaks: HashSet<u64>,
+    /// Entries with findings, sorted.
+    pub finding_entries: Vec<u64>,
+    pub rows: HashMap<u64, Row>,
+    requested: HashSet<u64>,
+    /// Entries shown when a search or filter is active, in file order.
+    pub filtered: Option<Vec<u64>>,
+    pub query: Query,
+    query_id: u64,
+    pub query_running: bool,
+    /// Position of the selected entry in the shown list.
+    pub selected: usize,
+    /// Position of the first shown entry.
+    pub top: usize,
+    pub follow: bool,
+    pub time_mode: TimeMode,
+    pub overlay: Overlay,
+    pub prompt: Option<(PromptKind, String)>,
+    pub last_event: Option<(SystemTime, String)>,
+    pub pending_tail: u64,
+    pub partial_tail: bool,
+    /// A one-off message for the status line, cleared by the next key.
+    pub notice: Option<String>,
+    pub quit: bool,
+    jobs: Vec<Job>,
+}
+
+/// Heights of the entry table (header included) and the detail pane for a terminal height.
+pub fn pane_heights(height: u16) -> (u16, u16) {
+    let body = height.saturating_sub(2);
+    let table = (body * 11 / 20).max(4.min(body));
+    (table, body - table)
+}
+
+impl App {
+    pub fn new(path: PathBuf, color: bool) -> App {
+        App {
+            path,
+            color,
+            width: 80,
+            height: 24,
+            generation: 0,
+            verification: Verification::Running {
+                done: 0,
+                total: 0,
+                again: false,
+            },
+            offsets: Arc::new(Vec::new()),
+            report: None,
+            seal_modes: String::new(),
+            worst: Arc::new(HashMap::new()),
+            breaks: HashSet::new(),
+            finding_entries: Vec::new(),
+            rows: HashMap::new(),
+            requested: HashSet::new(),
+            filtered: None,
+            query: Query::default(),
+            query_id: 0,
+            query_running: false,
+            selected: 0,
+            top: 0,
+            follow: true,
+            time_mode: TimeMode::Written,
+            overlay: Overlay::None,
+            prompt: None,
+            last_event: None,
+            pending_tail: 0,
+            partial_tail: false,
+            notice: None,
+            quit: false,
+            jobs: Vec::new(),
+        }
+    }
+
+    /// Entry rows that fit in the table.
+    pub fn table_capacity(&self) -> usize {
+        usize::from(pane_heights(self.height).0.saturating_sub(1)).max(1)
+    }
+
+    /// Number of entries shown (after search and filters).
+    pub fn shown_len(&self) -> usize {
+        match &self.filtered {
+            Some(list) => list.len(),
+            None => self.offsets.len(),
+        }
+    }
+
+    /// Entry index at a position of the shown list.
+    pub fn shown_index(&self, pos: usize) -> Option<u64> {
+        match &self.filtered {
+            Some(list) => list.get(pos).copied(),
+            None => (pos < self.offsets.len()).then_some(pos as u64),
+        }
+    }
+
+    fn position_of(&self, index: u64) -> Option<usize> {
+        match &self.filtered {
+            Some(list) => list.binary_search(&index).ok(),
+            None => (index < self.offsets.len() as u64).then_some(index as usize),
+        }
+    }
+
+    pub fn selected_index(&self) -> Option<u64> {
+        self.shown_index(self.selected)
+    }
+
+    /// Takes the jobs queued by updates.
+    pub fn take_jobs(&mut self) -> Vec<Job> {
+        self.request_rows();
+        std::mem::take(&mut self.jobs)
+    }
+
+    pub fn update(&mut self, msg: Msg) {
+        match msg {
+            Msg::Key(key) => self.on_key(key),
+            Msg::WheelDown => self.move_by(WHEEL_STEP as isize),
+            Msg::WheelUp => self.move_by(-(WHEEL_STEP as isize)),
+            Msg::Resize { width, height } => {
+                self.width = width;
+                self.height = height;
+            }
+            Msg::Worker(update) => self.on_worker(update),
+            Msg::Rows { generation, rows } => {
+                if generation == self.generation {
+                    for row in rows {
+                        self.requested.remove(&row.index);
+                        self.rows.insert(row.index, row);
+                    }
+                }
+            }
+            Msg::QueryDone { id, matches } => {
+                if id == self.query_id {
+                    let keep = self.selected_index();
+                    self.query_running = false;
+                    self.filtered = Some(matches);
+                    self.select_index_or_near(keep);
+                }
+            }
+            Msg::LineFound { line, index } => match index {
+                Some(i) => self.jump_to(i),
+                None => self.notice = Some(format!("no entry starts on line {line}")),
+            },
+            Msg::Tick => {}
+        }
+        self.ensure_visible();
+    }
+
+    fn on_worker(&mut self, update: Update) {
+        match update {
+            Update::Reverifying { generation } => {
+                self.generation = generation;
+                self.verification = Verification::Running {
+                    done: 0,
+                    total: 0,
+                    again: generation > 1,
+                };
+                self.offsets = Arc::new(Vec::new());
+                self.report = None;
+                self.worst = Arc::new(HashMap::new());
+                self.breaks.clear();
+                self.finding_entries.clear();
+                self.rows.clear();
+                self.requested.clear();
+                self.pending_tail = 0;
+                self.partial_tail = false;
+                if self.filtered.is_some() {
+                    self.filtered = Some(Vec::new());
+                }
+            }
+            Update::Progress {
+                generation,
+                done,
+                total,
+            } => {
+                if generation == self.generation {
+                    if let Verification::Running { again, .. } = self.verification {
+                        self.verification = Verification::Running { done, total, again };
+                    }
+                }
+            }
+            Update::Verified {
+                generation,
+                base,
+                offsets,
+                report,
+                seal_modes,
+                partial_tail,
+            } => {
+                if generation != self.generation {
+                    return;
+                }
+                let list = Arc::make_mut(&mut self.offsets);
+                if base == 0 {
+                    *list = offsets;
+                } else if base == list.len() as u64 {
+                    list.extend(offsets);
+                }
+                self.verification = Verification::Done;
+                self.seal_modes = seal_modes;
+                self.partial_tail = partial_tail;
+                self.set_report(report);
+                if !self.query.is_empty() {
+                    self.start_query();
+                }
+                if self.follow {
+                    self.selected = self.shown_len().saturating_sub(1);
+                }
+            }
+            Update::FileEvent { at, text } => self.last_event = Some((at, text)),
+            Update::PendingTail { len } => self.pending_tail = len,
+            Update::Failed { message } => self.verification = Verification::Failed(message),
+        }
+    }
+
+    fn set_report(&mut self, report: Arc<Report>) {
+        let mut worst: HashMap<u64, Severity> = HashMap::new();
+        self.breaks.clear();
+        for f in &report.findings {
+            let Some(i) = f.index else { continue };
+            let w = worst.entry(i).or_insert(f.severity);
+            *w = (*w).max(f.severity);
+            if matches!(f.kind, FindingKind::LinkBroken | FindingKind::Fork)
+                || (f.kind == FindingKind::GenesisInvalid && i > 0)
+            {
+                self.breaks.insert(i);
+            }
+        }
+        let mut entries: Vec<u64> = worst.keys().copied().collect();
+        entries.sort_unstable();
+        self.finding_entries = entries;
+        self.worst = Arc::new(worst);
+        self.report = Some(report);
+    }
+
+    fn on_key(&mut self, key: KeyEvent) {
+        self.notice = None;
+        if let Some((kind, text)) = self.prompt.as_mut() {
+            match key.code {
+                KeyCode::Esc => self.prompt = None,
+                KeyCode::Enter => {
+                    let (kind, text) = (*kind, std::mem::take(text));
+                    self.prompt = None;
+                    self.submit_prompt(kind, text);
+                }
+                KeyCode::Backspace => {
+                    text.pop();
+                }
+                KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                    self.prompt = None
+                }
+                KeyCode::Char(c) => text.push(c),
+                _ => {}
+            }
+            return;
+        }
+        match self.overlay {
+            Overlay::Help => {
+                if matches!(
+                    key.code,
+                    KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('?') | KeyCode::Enter
+                ) {
+                    self.overlay = Overlay::None;
+                }
+                return;
+            }
+            Overlay::Findings { selected } => {
+                let n = self.report.as_ref().map_or(0, |r| r.findings.len());
+                let selected = match key.code {
+                    KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('f') => {
+                        self.overlay = Overlay::None;
+                        return;
+                    }
+                    KeyCode::Enter => {
+                        self.overlay = Overlay::None;
+                        let index = self
+                            .report
+                            .as_ref()
+                            .and_then(|r| r.findings.get(selected))
+                            .and_then(|f| f.index);
+                        match index {
+                            Some(i) => self.jump_to(i),
+                            None => {
+                                self.notice = Some(
+                                    "this finding is about the whole chain or a line with no entry"
+                                        .to_owned(),
+                                )
+                            }
+                        }
+                        return;
+                    }
+                    KeyCode::Char('j') | KeyCode::Down => (selected + 1).min(n.saturating_sub(1)),
+                    KeyCode::Char('k') | KeyCode::Up => selected.saturating_sub(1),
+                    KeyCode::PageDown => (selected + 10).min(n.saturating_sub(1)),
+                    KeyCode::PageUp => selected.saturating_sub(10),
+                    KeyCode::Char('g') | KeyCode::Home => 0,
+                    KeyCode::Char('G') | KeyCode::End => n.saturating_sub(1),
+                    _ => selected,
+                };
+                self.overlay = Overlay::Findings { selected };
+                return;
+            }
+            Overlay::None => {}
+        }
+        let Some(action) = action_for(&key) else {
+            return;
+        };
+        self.on_action(action);
+    }
+
+    fn on_action(&mut self, action: Action) {
+        let page = self.table_capacity().saturating_sub(1).max(1) as isize;
+        match action {
+            Action::Quit => self.quit = true,
+            Action::Down => self.move_by(1),
+            Action::Up => self.move_by(-1),
+            Action::PageDown => self.move_by(page),
+            Action::PageUp => self.move_by(-page),
+            Action::First => {
+                self.selected = 0;
+                self.follow = false;
+            }
+            Action::Last | Action::Follow => {
+                self.selected = self.shown_len().saturating_sub(1);
+                self.follow = true;
+            }
+            Action::NextFinding => self.next_finding(true),
+            Action::PreviousFinding => self.next_finding(false),
+            Action::FindingsList => {
+                self.overlay = Overlay::Findings {
+                    selected: self.findings_position(),
+                }
+            }
+            Action::GoTo => self.prompt = Some((PromptKind::GoTo, String::new())),
+            Action::Search => self.prompt = Some((PromptKind::Search, self.query.text.clone())),
+            Action::FilterAction => self.prompt = Some((PromptKind::Action, String::new())),
+            Action::FilterOperator => self.prompt = Some((PromptKind::Operator, String::new())),
+            Action::ClearSearch => {
+                let keep = self.selected_index();
+                self.query = Query::default();
+                self.filtered = None;
+                self.query_running = false;
+                self.query_id += 1;
+                self.select_index_or_near(keep);
+            }
+            Action::FilterSeverity => {
+                self.query.severity = match self.query.severity {
+                    None => Some(Severity::Error),
+                    Some(Severity::Error) => Some(Severity::Warning),
+                    Some(Severity::Warning) => Some(Severity::Info),
+                    Some(Severity::Info) => None,
+                };
+                self.start_query();
+            }
+            Action::FilterDecision => {
+                self.query.decision = match self.query.decision.as_deref() {
+                    None => Some("allow".to_owned()),
+                    Some("allow") => Some("deny".to_owned()),
+                    Some("deny") => Some("escalate".to_owned()),
+                    Some(_) => None,
+                };
+                self.start_query();
+            }
+            Action::ToggleTime => {
+                self.time_mode = match self.time_mode {
+                    TimeMode::Written => TimeMode::Utc,
+                    TimeMode::Utc => TimeMode::Local,
+                    TimeMode::Local => TimeMode::Written,
+                };
+            }
+            Action::Help => self.overlay = Overlay::Help,
+        }
+    }
+
+    fn submit_prompt(&mut self, kind: PromptKind, text: String) {
+        let text = text.trim().to_owned();
+        let optional = |t: String| (!t.is_empty()).then_some(t);
+        match kind {
+            PromptKind::Search => {
+                self.query.text = text;
+                self.start_query();
+            }
+            PromptKind::Action => {
+                self.query.action = optional(text);
+                self.start_query();
+            }
+            PromptKind::Operator => {
+                self.query.operator = optional(text);
+                self.start_query();
+            }
+            PromptKind::GoTo => {
+                if let Some(line) = text.strip_prefix(['l', 'L']) {
+                    match line.trim().parse::<u64>() {
+                        Ok(line) if line > 0 => self.jobs.push(Job::Line {
+                            line,
+                            offsets: Arc::clone(&self.offsets),
+                        }),
+                        _ => {
+                            self.notice = Some(format!(
+                                "not a line number: {}",
+                                super::sanitize::plain(line)
+                            ))
+                        }
+                    }
+                } else {
+                    match text.parse::<u64>() {
+                        Ok(i) => self.jump_to(i),
+                        Err(_) => {
+                            self.notice = Some(format!(
+                                "not an entry index: {}; type a number, or l and a line number",
+                                super::sanitize::plain(&text)
+                            ))
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn start_query(&mut self) {
+        self.query_id += 1;
+        if self.query.is_empty() {
+            let keep = self.selected_index();
+            self.filtered = None;
+            self.query_running = false;
+            self.select_index_or_near(keep);
+            return;
+        }
+        self.query_running = true;
+        self.jobs.push(Job::Query {
+            id: self.query_id,
+            query: self.query.clone(),
+            offsets: Arc::clone(&self.offsets),
+            worst: Arc::clone(&self.worst),
+        });
+    }
+
+    /// Selects entry `index`, clearing search and filters when they hide it.
+    fn jump_to(&mut self, index: u64) {
+        if index >= self.offsets.len() as u64 {
+            self.notice = Some(format!(
+                "no entry {index}; the chain has {} entries",
+                self.offsets.len()
+            ));
+            return;
+        }
+        if self.position_of(index).is_none() {
+            self.query = Query::default();
+            self.filtered = None;
+            self.query_id += 1;
+            self.query_running = false;
+        }
+        if let Some(pos) = self.position_of(index) {
+            self.selected = pos;
+            self.follow = false;
+        }
+    }
+
+    fn select_index_or_near(&mut self, index: Option<u64>) {
+        let pos = match (index, &self.filtered) {
+            (Some(i), Some(list)) => list.partition_point(|&x| x < i),
+            (Some(i), None) => i as usize,
+            (None, _) => 0,
+        };
+        self.selected = pos.min(self.shown_len().saturating_sub(1));
+    }
+
+    fn findings_position(&self) -> usize {
+        let (Some(report), Some(index)) = (&self.report, self.selected_index()) else {
+            return 0;
+        };
+        report
+            .findings
+            .iter()
+            .position(|f| f.index == Some(index))
+            .unwrap_or(0)
+    }
+
+    fn next_finding(&mut self, forward: bool) {
+        let Some(current) = self.selected_index() else {
+            return;
+        };
+        let list = &self.finding_entries;
+        let found = if forward {
+            let start = list.partition_point(|&i| i <= current);
+            list[start..]
+                .iter()
+                .copied()
+                .find(|&i| self.position_of(i).is_some())
+        } else {
+            let end = list.partition_point(|&i| i < current);
+            list[..end]
+                .iter()
+                .rev()
+                .copied()
+                .find(|&i| self.position_of(i).is_some())
+        };
+        match found {
+            Some(i) => self.jump_to(i),
+            None => {
+                self.notice = Some(
+                    if forward {
+                        "no finding after this entry"
+                    } else {
+                        "no finding before this entry"
+                    }
+                    .to_owned(),
+                )
+            }
+        }
+    }
+
+    fn move_by(&mut self, delta: isize) {
+        let n = self.shown_len();
+        if n == 0 {
+            return;
+        }
+        let target = (self.selected as isize + delta).clamp(0, n as isize - 1) as usize;
+        if delta < 0 {
+            self.follow = false;
+        }
+        self.selected = target;
+    }
+
+    /// Rows the table needs for the entries at positions `top..=last`.
+    fn rows_needed(&self, top: usize, last: usize) -> usize {
+        (top..=last)
+            .map(|p| match self.shown_index(p) {
+                Some(i) if self.breaks.contains(&i) => 2,
+                _ => 1,
+            })
+            .sum()
+    }
+
+    fn ensure_visible(&mut self) {
+        let n = self.shown_len();
+        self.selected = self.selected.min(n.saturating_sub(1));
+        let capacity = self.table_capacity();
+        self.top = self.top.min(self.selected);
+        if self.selected < self.top {
+            self.top = self.selected;
+        }
+        while self.top < self.selected && self.rows_needed(self.top, self.selected) > capacity {
+            self.top += 1;
+        }
+        // Fill the table from the bottom when the list ends early.
+        while self.top > 0
+            && n - (self.top - 1) <= capacity
+            && self.rows_needed(self.top - 1, n - 1) <= capacity
+        {
+            self.top -= 1;
+        }
+    }
+
+    /// Queues reads of the entries on screen that are not cached yet, and
+    /// drops cached rows far from the screen.
+    fn request_rows(&mut self) {
+        let capacity = self.table_capacity();
+        let last = (self.top + capacity).min(self.shown_len());
+        let mut wanted = Vec::new();
+        for pos in self.top..last {
+            let Some(index) = self.shown_index(pos) else {
+                continue;
+            };
+            if self.rows.contains_key(&index) || self.requested.contains(&index) {
+                continue;
+            }
+            if let Some(&offset) = self.offsets.get(index as usize) {
+                self.requested.insert(index);
+                wanted.push((index, offset));
+            }
+        }
+        if self.rows.len() > capacity * 4 {
+            let keep: HashSet<u64> = (self.top.saturating_sub(capacity)..last + capacity)
+                .filter_map(|p| self.shown_index(p))
+                .collect();
+            self.rows.retain(|i, _| keep.contains(i));
+        }
+        if !wanted.is_empty() {
+            self.jobs.push(Job::Rows {
+                generation: self.generation,
+                wanted,
+            });
+        }
+    }
+}

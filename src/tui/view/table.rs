@@ -1,0 +1,163 @@
+//! The entry table.
+
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use fuzzy_matcher::skim::SkimMatcherV2;
+use fuzzy_matcher::FuzzyMatcher;
+
+use crate::tui::app::{App, TimeMode};
+use crate::tui::rows::Row;
+use crate::tui::sanitize::{cell, cell_marked};
+
+use super::mark;
+use super::theme::Theme;
+
+/// Column widths: mark, index, time, action, decision, operator, incident, reason.
+fn widths(total: u16, index_digits: usize) -> [usize; 8] {
+    let total = usize::from(total);
+    let time = if total >= 110 { 30 } else { 19 };
+    let (action, operator, incident) = if total >= 110 {
+        (10, 12, 10)
+    } else {
+        (8, 9, 8)
+    };
+    let fixed = 1 + index_digits + time + action + 8 + operator + incident + 7;
+    let reason = total.saturating_sub(fixed);
+    [1, index_digits, time, action, 8, operator, incident, reason]
+}
+
+/// The timestamp as the chosen time mode shows it.
+pub fn time_text(row: &Row, mode: TimeMode) -> String {
+    let Some(nanos) = row.unix_nanos else {
+        return row.timestamp.clone();
+    };
+    let secs = nanos.div_euclid(1_000_000_000);
+    let sub = nanos.rem_euclid(1_000_000_000) as u32;
+    let Some(utc) = i64::try_from(secs)
+        .ok()
+        .and_then(|s| chrono::DateTime::from_timestamp(s, sub))
+    else {
+        return row.timestamp.clone();
+    };
+    match mode {
+        TimeMode::Written => row.timestamp.clone(),
+        TimeMode::Utc => utc.format("%Y-%m-%d %H:%M:%S%.3fZ").to_string(),
+        TimeMode::Local => utc
+            .with_timezone(&chrono::Local)
+            .format("%Y-%m-%d %H:%M:%S%.3f%:z")
+            .to_string(),
+    }
+}
+
+fn marks_for(text: &str, query: &str, matcher: &SkimMatcherV2) -> Vec<usize> {
+    if query.is_empty() {
+        return Vec::new();
+    }
+    matcher
+        .fuzzy_indices(text, query)
+        .map(|(_, m)| m)
+        .unwrap_or_default()
+}
+
+pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    if area.height == 0 {
+        return;
+    }
+    let digits = app.offsets.len().max(1000).to_string().len() - 1;
+    let w = widths(area.width, digits.max(3));
+    let mut lines: Vec<Line> = Vec::new();
+    let time_title = match app.time_mode {
+        TimeMode::Written => "time (as written)",
+        TimeMode::Utc => "time (UTC)",
+        TimeMode::Local => "time (local)",
+    };
+    let titles = [
+        "", "#", time_title, "action", "decision", "operator", "incident", "reason",
+    ];
+    let mut header = Vec::new();
+    for (title, width) in titles.iter().zip(w) {
+        header.extend(cell(title, width, theme.header(), theme.header()));
+        header.push(Span::raw(" "));
+    }
+    header.pop();
+    lines.push(Line::from(header));
+
+    let matcher = SkimMatcherV2::default();
+    let capacity = usize::from(area.height - 1);
+    let mut pos = app.top;
+    while lines.len() <= capacity {
+        let Some(index) = app.shown_index(pos) else {
+            break;
+        };
+        if app.breaks.contains(&index) {
+            let text = format!(
+                "── link broken before entry {index}: previous_hash does not name the entry above "
+            );
+            let spans = cell(
+                &text,
+                usize::from(area.width),
+                theme.break_row(),
+                theme.break_row(),
+            );
+            lines.push(Line::from(spans));
+            if lines.len() > capacity {
+                break;
+            }
+        }
+        let severity = app.worst.get(&index).copied();
+        let row_style = theme.row(severity);
+        let mut spans = Vec::new();
+        spans.extend(cell(
+            mark(severity),
+            w[0],
+            theme.severity(severity.unwrap_or(crate::chain::finding::Severity::Info)),
+            theme.escape(),
+        ));
+        if severity.is_none() {
+            if let Some(first) = spans.first_mut() {
+                first.style = theme.good();
+            }
+        }
+        spans.push(Span::raw(" "));
+        spans.extend(cell(&index.to_string(), w[1], row_style, theme.escape()));
+        match app.rows.get(&index) {
+            Some(row) => {
+                let q = &app.query.text;
+                let styles = |s: Style| [s, theme.escape(), theme.matched()];
+                let e = &row.entry;
+                let cells: [(String, usize, Style, bool); 6] = [
+                    (time_text(row, app.time_mode), w[2], row_style, false),
+                    (e.action.clone(), w[3], row_style, false),
+                    (e.decision.clone(), w[4], theme.decision(&e.decision), false),
+                    (e.operator.clone(), w[5], row_style, true),
+                    (e.incident_id.clone(), w[6], row_style, true),
+                    (e.reason.clone(), w[7], row_style, true),
+                ];
+                for (text, width, style, searched) in cells {
+                    spans.push(Span::raw(" "));
+                    let marked = if searched {
+                        marks_for(&text, q, &matcher)
+                    } else {
+                        Vec::new()
+                    };
+                    spans.extend(cell_marked(&text, width, styles(style), &marked));
+                }
+            }
+            None => {
+                spans.push(Span::raw(" "));
+                spans.extend(cell("…", w[2], theme.dim(), theme.dim()));
+            }
+        }
+        let mut line = Line::from(spans);
+        if pos == app.selected {
+            line = line.patch_style(theme.selected());
+        }
+        lines.push(line);
+        pos += 1;
+    }
+    frame.render_widget(Paragraph::new(lines), area);
+}

@@ -1,0 +1,328 @@
+//! The background task that owns the chain file, its follower and the
+//! verification engine. The view receives compact [`Update`]s and never
+//! waits on disk or verification.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::chain::entry::SealMode;
+use crate::chain::finding::FindingKind;
+use crate::chain::line::{LineAnalyzer, LineClass};
+use crate::chain::reader::split_lines;
+use crate::chain::report::Report;
+use crate::chain::verify::{Engine, VerifyKeys};
+use crate::tail::{spawn_follower, FollowerConfig, FollowerHandle, TailEvent, TailEventKind};
+use crate::verify_file::{verify_file, FileSource};
+
+/// What the background task tells the view.
+#[derive(Debug, Clone)]
+pub enum Update {
+    /// Verification from scratch started; everything shown before is stale.
+    Reverifying { generation: u64 },
+    /// Bytes verified so far out of the file size when verification began.
+    Progress {
+        generation: u64,
+        done: u64,
+        total: u64,
+    },
+    /// Entries and findings as they stand. `offsets` holds the record
+    /// offsets of entries from index `base` on.
+    Verified {
+        generation: u64,
+        base: u64,
+        offsets: Vec<u64>,
+        report: Arc<Report>,
+        seal_modes: String,
+        /// The last line has no newline yet (a write in progress).
+        partial_tail: bool,
+    },
+    /// A change of the file, in words, with the time it was seen.
+    FileEvent { at: SystemTime, text: String },
+    /// Bytes after the last newline: a line being written.
+    PendingTail { len: u64 },
+    /// Verification could not run at all.
+    Failed { message: String },
+}
+
+/// Starts the task on the current runtime.
+pub fn spawn(
+    path: PathBuf,
+    keys: VerifyKeys,
+    updates: UnboundedSender<Update>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut worker = Worker {
+            path,
+            keys,
+            updates,
+            generation: 0,
+            engine: None,
+            modes: Vec::new(),
+            consumed: 0,
+            partial_tail: false,
+        };
+        worker.run().await;
+    })
+}
+
+struct Worker {
+    path: PathBuf,
+    keys: VerifyKeys,
+    updates: UnboundedSender<Update>,
+    generation: u64,
+    engine: Option<Engine>,
+    modes: Vec<String>,
+    /// Bytes of complete lines fed to the engine.
+    consumed: u64,
+    /// The engine was fed a last line without newline, so appending needs a fresh pass.
+    partial_tail: bool,
+}
+
+fn describe(kind: &TailEventKind) -> Option<String> {
+    Some(match kind {
+        TailEventKind::Started { mode } => match mode {
+            crate::tail::WatchMode::Watcher => "following the file".to_owned(),
+            crate::tail::WatchMode::Polling { reason } => {
+                format!("following the file by polling ({reason})")
+            }
+        },
+        TailEventKind::Appended { .. } | TailEventKind::PendingTail { .. } => return None,
+        TailEventKind::TailComplete { len, pending_for } => format!(
+            "the last line ({len} bytes) has had no newline for {}s",
+            pending_for.as_secs()
+        ),
+        TailEventKind::Truncated { old_size, new_size } => {
+            format!("file truncated from {old_size} to {new_size} bytes")
+        }
+        TailEventKind::Replaced { .. } => "file replaced by another file".to_owned(),
+        TailEventKind::Created { .. } => "file created".to_owned(),
+        TailEventKind::Modified {
+            first_changed_offset_hint,
+        } => {
+            format!("bytes changed in place near offset {first_changed_offset_hint}")
+        }
+        TailEventKind::Deleted => "file deleted".to_owned(),
+        TailEventKind::Error { message } => format!("reading the file failed: {message}"),
+    })
+}
+
+/// Returns the end of the last complete line at or before `end`.
+fn complete_end(path: &Path, end: u64) -> u64 {
+    let Ok(file) = File::open(path) else { return 0 };
+    let mut at = end;
+    let mut block = [0u8; 4096];
+    while at > 0 {
+        let start = at.saturating_sub(block.len() as u64);
+        // The block length is at most 4096, so it fits in usize.
+        let len = (at - start) as usize;
+        if file.read_at(&mut block[..len], start).is_err() {
+            return 0;
+        }
+        if let Some(nl) = memchr::memrchr(b'\n', &block[..len]) {
+            return start + nl as u64 + 1;
+        }
+        at = start;
+    }
+    0
+}
+
+impl Worker {
+    fn send(&self, update: Update) {
+        // The view has quit when the channel is closed; the task ends with it.
+        let _ = self.updates.send(update);
+    }
+
+    async fn run(&mut self) {
+        loop {
+            if !self.verify_from_scratch().await {
+                return;
+            }
+            let mut config = FollowerConfig::new(self.path.clone());
+            config.start_offset = self.consumed;
+            let (mut events, handle) = spawn_follower(config);
+            if !self.follow(&mut events, handle).await {
+                return;
+            }
+        }
+    }
+
+    /// Runs the parallel verification over the whole file; false when the view is gone.
+    async fn verify_from_scratch(&mut self) -> bool {
+        self.generation += 1;
+        let generation = self.generation;
+        self.send(Update::Reverifying { generation });
+        let path = self.path.clone();
+        let keys = self.keys.clone();
+        let updates = self.updates.clone();
+        let total = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let job = tokio::task::spawn_blocking(move || {
+            let mut done_bytes = 0u64;
+            let result = verify_file(&path, keys, &mut |done| {
+                done_bytes = done;
+                let _ = updates.send(Update::Progress {
+                    generation,
+                    done,
+                    total,
+                });
+            });
+            result.map(|engine| (engine, done_bytes))
+        });
+        match job.await {
+            Ok(Ok((engine, done))) => {
+                let end = complete_end(&self.path, done);
+                self.partial_tail = end < done;
+                self.consumed = end;
+                self.modes = initial_modes(&self.path, &engine);
+                self.engine = Some(engine);
+                self.publish(0);
+                !self.updates.is_closed()
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(path = %self.path.display(), error = %e, "verification failed");
+                self.engine = None;
+                self.consumed = 0;
+                self.partial_tail = false;
+                self.send(Update::Failed {
+                    message: e.to_string(),
+                });
+                !self.updates.is_closed()
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "verification task stopped");
+                self.send(Update::Failed {
+                    message: format!("verification stopped: {e}"),
+                });
+                false
+            }
+        }
+    }
+
+    fn publish(&self, base: u64) {
+        let Some(engine) = &self.engine else { return };
+        let offsets = (base..engine.entries())
+            .filter_map(|i| engine.entry_offset(i))
+            .collect();
+        let report = engine.report(&self.path.display().to_string());
+        self.send(Update::Verified {
+            generation: self.generation,
+            base,
+            offsets,
+            seal_modes: seal_modes(&self.modes, &report),
+            report: Arc::new(report),
+            partial_tail: self.partial_tail,
+        });
+    }
+
+    /// Follows the file until the bytes already verified change; false when the view is gone.
+    async fn follow(
+        &mut self,
+        events: &mut tokio::sync::mpsc::Receiver<TailEvent>,
+        handle: FollowerHandle,
+    ) -> bool {
+        let _handle = handle;
+        let mut analyzer = LineAnalyzer::new();
+        while let Some(event) = events.recv().await {
+            if self.updates.is_closed() {
+                return false;
+            }
+            if let Some(text) = describe(&event.kind) {
+                tracing::info!(path = %self.path.display(), event = %text, "file event");
+                self.send(Update::FileEvent {
+                    at: event.detected_at,
+                    text,
+                });
+            }
+            match event.kind {
+                TailEventKind::Appended { offset, bytes } => {
+                    if self.partial_tail || offset != self.consumed || self.engine.is_none() {
+                        return true;
+                    }
+                    self.append(&mut analyzer, offset, &bytes);
+                }
+                TailEventKind::PendingTail { len } => self.send(Update::PendingTail { len }),
+                TailEventKind::Truncated { .. }
+                | TailEventKind::Replaced { .. }
+                | TailEventKind::Modified { .. }
+                | TailEventKind::Created { .. } => return true,
+                _ => {}
+            }
+        }
+        // The follower stopped; verify again and start a new one.
+        !self.updates.is_closed()
+    }
+
+    fn append(&mut self, analyzer: &mut LineAnalyzer, offset: u64, bytes: &[u8]) {
+        let Some(engine) = self.engine.as_mut() else {
+            return;
+        };
+        let base = engine.entries();
+        let source = FileSource::open(&self.path).ok();
+        let (lines, _) = split_lines(bytes, offset, 0, false);
+        for line in &lines {
+            let facts = analyzer.analyze(line.bytes, engine.keys());
+            if let LineClass::Entry { facts: entry, .. } = &facts.class {
+                let mode = entry.seal_mode_text.clone();
+                if !self.modes.contains(&mode) {
+                    self.modes.push(mode);
+                }
+            }
+            match &source {
+                Some(s) => engine.push_line(facts, line.offset, line.has_newline, s),
+                None => engine.push_line(
+                    facts,
+                    line.offset,
+                    line.has_newline,
+                    &crate::chain::verify::NoSource,
+                ),
+            }
+        }
+        self.consumed = offset + bytes.len() as u64;
+        self.publish(base);
+    }
+}
+
+/// Seal modes of the first and last entries, read back from the file.
+fn initial_modes(path: &Path, engine: &Engine) -> Vec<String> {
+    let mut modes = Vec::new();
+    let n = engine.entries();
+    let wanted: Vec<(u64, u64)> = [0, n.saturating_sub(1)]
+        .iter()
+        .filter(|&&i| i < n)
+        .filter_map(|&i| engine.entry_offset(i).map(|o| (i, o)))
+        .collect();
+    for row in super::rows::read_rows(path, &wanted) {
+        if !modes.contains(&row.seal_mode) {
+            modes.push(row.seal_mode);
+        }
+    }
+    modes
+}
+
+/// The seal modes of the chain in words, e.g. `software` or `software, tpm (changes)`.
+fn seal_modes(modes: &[String], report: &Report) -> String {
+    let changed = report
+        .findings
+        .iter()
+        .any(|f| f.kind == FindingKind::SealModeChanged);
+    let mut list: Vec<String> = modes
+        .iter()
+        .map(|m| match SealMode::parse(m) {
+            Some(mode) => mode.as_str().to_owned(),
+            None => "unknown".to_owned(),
+        })
+        .collect();
+    list.dedup();
+    if list.is_empty() {
+        return "none".to_owned();
+    }
+    let mut text = list.join(", ");
+    if changed {
+        text.push_str(" (changes along the chain)");
+    }
+    text
+}
