@@ -10,7 +10,7 @@ use tokio::sync::mpsc::Sender;
 
 use super::event::{TailEvent, TailEventKind, WatchMode};
 use super::fingerprint::Fingerprint;
-use super::read::read_complete_lines;
+use super::read::read_lines;
 use super::watch::{start_watcher, Wake};
 use super::FollowerConfig;
 
@@ -326,14 +326,7 @@ impl Follower {
         let size = meta.len();
 
         if size < tracked.offset {
-            let old_size = tracked.size;
-            tracked.restart();
-            self.generation += 1;
-            self.emit(TailEventKind::Truncated {
-                old_size,
-                new_size: size,
-            })?;
-            return self.read_appended();
+            return self.restart_truncated(size);
         }
 
         // The windows are cheap and checked every time. The block digests
@@ -347,6 +340,13 @@ impl Follower {
         match changed_at {
             Ok(None) => {}
             Ok(Some(first_changed_offset_hint)) => {
+                // A truncation after the stat above also reads as a mismatch
+                // (a short read), so the size is checked again.
+                if let Ok(now) = tracked.file.metadata() {
+                    if now.len() < tracked.offset {
+                        return self.restart_truncated(now.len());
+                    }
+                }
                 tracked.restart();
                 self.generation += 1;
                 self.emit(TailEventKind::Modified {
@@ -367,6 +367,18 @@ impl Follower {
         }
     }
 
+    /// Sends `Truncated` and delivers the file again from offset 0.
+    fn restart_truncated(&mut self, new_size: u64) -> Sent {
+        let Some(tracked) = self.current.as_mut() else {
+            return Ok(());
+        };
+        let old_size = tracked.size;
+        tracked.restart();
+        self.generation += 1;
+        self.emit(TailEventKind::Truncated { old_size, new_size })?;
+        self.read_appended()
+    }
+
     /// Delivers the complete lines after the read offset, then updates the pending tail.
     fn read_appended(&mut self) -> Sent {
         // The stat is taken before reading, so a change made while reading or
@@ -375,40 +387,37 @@ impl Follower {
             return Ok(());
         };
         let max_chunk = self.config.max_chunk;
-        loop {
+        let unterminated = loop {
             let Some(tracked) = self.current.as_mut() else {
                 return Ok(());
             };
             let offset = tracked.offset;
-            let (bytes, next) = match read_complete_lines(&tracked.file, offset, max_chunk) {
-                Ok(read) => read,
+            let lines = match read_lines(&tracked.file, offset, max_chunk) {
+                Ok(lines) => lines,
                 Err(error) => {
                     let message = format!("reading {} failed: {error}", self.config.path.display());
                     return self.report_error(message);
                 }
             };
-            if bytes.is_empty() {
-                break;
+            if lines.bytes.is_empty() {
+                break lines.unterminated;
             }
-            tracked.fingerprint.extend(&bytes);
-            tracked.offset = next;
-            self.emit(TailEventKind::Appended { offset, bytes })?;
-        }
-
-        let Some(after) = self.stat_current()? else {
-            return Ok(());
+            tracked.fingerprint.extend(&lines.bytes);
+            tracked.offset = lines.next;
+            self.emit(TailEventKind::Appended {
+                offset,
+                bytes: lines.bytes,
+            })?;
         };
+
         let Some(tracked) = self.current.as_mut() else {
             return Ok(());
         };
         tracked.size = before.len().max(tracked.offset);
         tracked.mtime = (before.mtime(), before.mtime_nsec());
         tracked.ctime = (before.ctime(), before.ctime_nsec());
-        if after.len() < tracked.offset {
-            // Truncated while reading; the next check reports it.
-            return Ok(());
-        }
-        self.update_pending(after.len())
+        let end = tracked.offset + unterminated;
+        self.update_pending(end)
     }
 
     /// Returns the metadata of the open file (`fstat`), or `None` after reporting an error.

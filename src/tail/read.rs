@@ -19,6 +19,25 @@ use std::os::unix::fs::FileExt;
 /// # Errors
 /// Returns the I/O error of the underlying read.
 pub fn read_complete_lines(file: &File, offset: u64, max: usize) -> io::Result<(Vec<u8>, u64)> {
+    let lines = read_lines(file, offset, max)?;
+    Ok((lines.bytes, lines.next))
+}
+
+/// The result of [`read_lines`].
+pub(crate) struct Lines {
+    /// Complete lines from the requested offset; empty when no `\n` was found.
+    pub(crate) bytes: Vec<u8>,
+    /// Offset just after `bytes`.
+    pub(crate) next: u64,
+    /// When `bytes` is empty: the bytes found after the offset, up to the end of
+    /// the file as the read saw it. Otherwise 0.
+    pub(crate) unterminated: u64,
+}
+
+/// Reads like [`read_complete_lines`] and also returns the length of the
+/// partial line the read saw, so the caller needs no second `stat` (which
+/// could count bytes that arrived after the read).
+pub(crate) fn read_lines(file: &File, offset: u64, max: usize) -> io::Result<Lines> {
     let max = max.max(1);
     let mut buf = vec![0_u8; max];
     let filled = read_full_at(file, &mut buf, offset)?;
@@ -26,31 +45,37 @@ pub fn read_complete_lines(file: &File, offset: u64, max: usize) -> io::Result<(
 
     if let Some(last) = buf.iter().rposition(|&b| b == b'\n') {
         buf.truncate(last + 1);
-        let next = offset + buf.len() as u64;
-        return Ok((buf, next));
+        return Ok(whole_lines(buf, offset));
     }
 
-    if filled < max {
-        return Ok((Vec::new(), offset));
-    }
-
-    // No newline in the first `max` bytes: a line longer than `max` is being
-    // read, so keep reading until its newline or the end of the file.
-    loop {
+    // No newline in the first `max` bytes: unless the file ended, a line
+    // longer than `max` is being read, so keep reading until its newline or
+    // the end of the file.
+    let mut got = filled;
+    while got == max {
         let searched = buf.len();
         buf.resize(searched + max, 0);
-        let got = read_full_at(file, &mut buf[searched..], offset + searched as u64)?;
+        got = read_full_at(file, &mut buf[searched..], offset + searched as u64)?;
         buf.truncate(searched + got);
         if let Some(pos) = buf[searched..].iter().position(|&b| b == b'\n') {
             buf.truncate(searched + pos + 1);
-            let next = offset + buf.len() as u64;
-            return Ok((buf, next));
-        }
-        if got < max {
-            break;
+            return Ok(whole_lines(buf, offset));
         }
     }
-    Ok((Vec::new(), offset))
+    Ok(Lines {
+        bytes: Vec::new(),
+        next: offset,
+        unterminated: buf.len() as u64,
+    })
+}
+
+fn whole_lines(bytes: Vec<u8>, offset: u64) -> Lines {
+    let next = offset + bytes.len() as u64;
+    Lines {
+        bytes,
+        next,
+        unterminated: 0,
+    }
 }
 
 /// Fills `buf` from `offset` until it is full or the file ends; returns the bytes read.
@@ -124,5 +149,17 @@ mod tests {
         let (bytes, next) = read_complete_lines(&file, 0, 3).unwrap();
         assert!(bytes.is_empty());
         assert_eq!(next, 0);
+    }
+
+    #[test]
+    fn unterminated_counts_partial_line() {
+        let (_dir, file) = file_with(b"ab\ncdefghij");
+        let lines = read_lines(&file, 3, 4).unwrap();
+        assert!(lines.bytes.is_empty());
+        assert_eq!(lines.next, 3);
+        assert_eq!(lines.unterminated, 8);
+        let lines = read_lines(&file, 0, 4).unwrap();
+        assert_eq!(lines.bytes, b"ab\n");
+        assert_eq!(lines.unterminated, 0);
     }
 }
