@@ -8,10 +8,10 @@
 //! reports the reason in [`TailEventKind::Started`].
 //!
 //! # What is tracked
-//! Device and inode of the open file, its size, mtime and ctime, the read
-//! offset (bytes delivered so far) and a fingerprint of the delivered bytes:
-//! a copy of the first and last 4 KiB before the offset, and a SHA-256 digest
-//! per 256 KiB block.
+//! Device and inode of the open file, its size, mtime and ctime, and the read
+//! offset (bytes delivered so far). A fingerprint of the delivered bytes
+//! keeps a copy of the first and last 4 KiB before the offset and a SHA-256
+//! digest per 256 KiB block.
 //!
 //! # Limits
 //! - In-place changes are found for certain only inside the first and last
