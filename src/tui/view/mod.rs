@@ -41,7 +41,7 @@ pub fn render(app: &App, frame: &mut Frame) {
     status::render_status(app, &theme, frame, status_area);
     match app.overlay {
         Overlay::None => {}
-        Overlay::Help => overlay::render_help(&theme, frame, popup(area)),
+        Overlay::Help => overlay::render_help(&theme, frame, area),
         Overlay::Findings { selected } => {
             overlay::render_findings(app, &theme, frame, popup(area), selected)
         }
