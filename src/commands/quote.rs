@@ -15,7 +15,7 @@ use crate::chain::finding::{Finding, FindingKind, Severity};
 use crate::chain::line::printable;
 use crate::cli::{Format, KeyArgs, QuoteArgs};
 use crate::seal::anchor::{self, Anchor, ANCHOR_LIMIT};
-use crate::seal::ChainSnapshot;
+use crate::seal::{ChainLock, ChainSnapshot};
 use crate::tpm::{resolve_tcti, TpmHandle};
 use crate::verify_file::resolve_chain_path;
 
@@ -23,6 +23,9 @@ use super::keys::{load_keys, AK_FILE};
 
 /// Name of the file beside the chain that records every quote, one JSON object a line.
 pub const QUOTES_FILE: &str = "sealdesk-quotes.jsonl";
+
+/// Longest wait for a seal in progress to release the chain's lock.
+const LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// One line of [`QUOTES_FILE`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -63,6 +66,8 @@ fn quote(args: &QuoteArgs, key_args: &KeyArgs) -> Result<u8, String> {
     let dir = chain_dir(&chain_file);
     let keys = load_keys(key_args, &chain_file)?;
 
+    let _lock =
+        ChainLock::acquire_for_reading(&chain_file, LOCK_TIMEOUT).map_err(|e| e.to_string())?;
     let tcti = resolve_tcti(args.tpm.tcti.as_deref());
     let tpm = TpmHandle::connect(tcti).map_err(|e| e.to_string())?;
     let tcti_text = tpm.tcti().tcti.clone();

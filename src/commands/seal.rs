@@ -1,12 +1,15 @@
 //! `sealdesk seal`: append one sealed decision to a chain.
 
+use std::mem::ManuallyDrop;
 use std::time::Duration;
 
 use crate::chain::crypto::HmacKey;
 use crate::chain::entry::{hex32, DEV_KEY};
 use crate::chain::line::printable;
 use crate::cli::{Format, KeyArgs, SealArgs, SealModeArg};
-use crate::seal::{resolve_seal_path, seal, NewEntry, SealOptions, Sealed, Signer};
+use crate::seal::{
+    resolve_seal_path, seal, ChainLock, NewEntry, SealError, SealOptions, Sealed, Signer,
+};
 use crate::tpm::{resolve_tcti, TpmHandle};
 
 use super::keys::{load_keys, load_secret};
@@ -32,13 +35,24 @@ pub fn run(args: &SealArgs, key_args: &KeyArgs) -> u8 {
         lock_timeout: Duration::from_secs(args.lock_timeout),
     };
     let keys_for = |path: &std::path::Path| load_keys(key_args, path);
-    let on_wait = |lock: &std::path::Path| {
+    let lock = match ChainLock::acquire(&chain_file, options.lock_timeout, |lock| {
         eprintln!(
             "sealdesk seal: waiting up to {} s for the lock {} (another sealdesk process is sealing)",
             args.lock_timeout,
             lock.display()
         );
+    }) {
+        Ok(lock) => lock,
+        Err(error) => {
+            let error = SealError::from(error);
+            return fail(&error.to_string(), error.exit_code());
+        }
     };
+    // The TPM worker thread flushes its keys after its handle is dropped, at a time this
+    // process cannot observe. Holding the lock until the process exits (the kernel then
+    // releases the flock) keeps that flush from reaching keys of the next sealer on a
+    // direct simulator connection, where transient handles are shared.
+    let lock = ManuallyDrop::new(lock);
 
     let result = match args.mode {
         SealModeArg::Software => {
@@ -55,11 +69,11 @@ pub fn run(args: &SealArgs, key_args: &KeyArgs) -> u8 {
             };
             seal(
                 &chain_file,
+                &lock,
                 &entry,
                 &Signer::Software(key),
                 &options,
                 &keys_for,
-                on_wait,
             )
         }
         SealModeArg::Tpm => {
@@ -75,11 +89,11 @@ pub fn run(args: &SealArgs, key_args: &KeyArgs) -> u8 {
             };
             seal(
                 &chain_file,
+                &lock,
                 &entry,
                 &Signer::Tpm(&tpm),
                 &options,
                 &keys_for,
-                on_wait,
             )
         }
     };

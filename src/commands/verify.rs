@@ -7,11 +7,14 @@ use crate::chain::report::Report;
 use crate::chain::verify::{TpmKey, VerifyKeys};
 use crate::cli::{Format, KeyArgs, VerifyArgs};
 use crate::seal::anchor::{self, Anchor, ANCHOR_LIMIT};
-use crate::seal::ChainSnapshot;
+use crate::seal::{ChainLock, ChainSnapshot};
 use crate::tpm::{resolve_tcti, TpmHandle};
 use crate::verify_file::{resolve_chain_path, verify_file};
 
 use super::keys::load_keys;
+
+/// Longest wait with --anchor for a seal in progress to release the chain's lock.
+const LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub fn run(args: &VerifyArgs, key_args: &KeyArgs) -> u8 {
     let path = match resolve_chain_path(&args.path) {
@@ -21,6 +24,14 @@ pub fn run(args: &VerifyArgs, key_args: &KeyArgs) -> u8 {
     let mut keys = match load_keys(key_args, &path) {
         Ok(k) => k,
         Err(e) => return fail(&e),
+    };
+    let _lock = if args.anchor {
+        match ChainLock::acquire_for_reading(&path, LOCK_TIMEOUT) {
+            Ok(lock) => lock,
+            Err(e) => return fail(&e.to_string()),
+        }
+    } else {
+        None
     };
     let tpm = if args.anchor {
         let tpm = match TpmHandle::connect(resolve_tcti(args.tpm.tcti.as_deref())) {

@@ -90,6 +90,35 @@ impl ChainLock {
         }
     }
 
+    /// Takes the lock for a reader that compares the TPM with the chain (quote, anchor),
+    /// so that no seal runs between the PCR read and the chain read.
+    ///
+    /// The lock is kept until the process exits, for the reason given in `sealdesk seal`.
+    /// Returns `Ok(None)` when the lock file cannot be created (a read-only directory);
+    /// the comparison then runs unlocked.
+    pub fn acquire_for_reading(
+        chain_file: &Path,
+        timeout: Duration,
+    ) -> Result<Option<std::mem::ManuallyDrop<ChainLock>>, LockError> {
+        match ChainLock::acquire(chain_file, timeout, |path| {
+            eprintln!(
+                "sealdesk: waiting up to {} s for the lock {} (a seal is in progress)",
+                timeout.as_secs(),
+                path.display()
+            );
+        }) {
+            Ok(lock) => Ok(Some(std::mem::ManuallyDrop::new(lock))),
+            Err(LockError::Open { path, source }) => {
+                eprintln!(
+                    "sealdesk: cannot open the lock file {} ({source}); comparing without the lock, so a seal running now can make the PCR and the head differ",
+                    path.display()
+                );
+                Ok(None)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
     /// Returns the path of the lock file.
     pub fn path(&self) -> &Path {
         &self.path

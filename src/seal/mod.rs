@@ -172,23 +172,32 @@ pub fn resolve_seal_path(path: &Path) -> Result<PathBuf, SealError> {
 
 /// Seals `entry` onto the chain at `chain_file` (from [`resolve_seal_path`]).
 ///
-/// `load_keys` builds the verification keys for the chain; it runs under the lock,
-/// after the TPM's public keys were exported beside the chain.
+/// The caller takes `lock` first and, in TPM mode, connects to the TPM after taking it:
+/// on a direct simulator connection, connecting flushes the objects other processes
+/// left loaded, which must not hit another sealer's keys. `load_keys` builds the
+/// verification keys for the chain; it runs after the TPM's public keys were
+/// exported beside the chain.
 pub fn seal(
     chain_file: &Path,
+    lock: &ChainLock,
     entry: &NewEntry,
     signer: &Signer<'_>,
     options: &SealOptions,
     load_keys: &dyn Fn(&Path) -> Result<VerifyKeys, String>,
-    on_lock_wait: impl FnOnce(&Path),
 ) -> Result<Sealed, SealError> {
+    if lock.path() != lock::lock_path(chain_file) {
+        return Err(SealError::InvalidArgument(format!(
+            "the lock {} does not belong to {}",
+            lock.path().display(),
+            chain_file.display()
+        )));
+    }
     let mut notes = Vec::new();
     let tpm_keys = match signer {
         Signer::Tpm(tpm) => Some(tpm_mode::public_keys(tpm)?),
         Signer::Software(_) => None,
     };
 
-    let _lock = ChainLock::acquire(chain_file, options.lock_timeout, on_lock_wait)?;
     let write_error = |source| SealError::Write {
         path: chain_file.to_path_buf(),
         source,

@@ -75,13 +75,24 @@ pub(super) fn export_keys(
     Ok(())
 }
 
-/// Returns true when the head is a tpm entry, signed by `signing`, whose `pcr_value`
-/// is `current` extended by its hash: its seal was interrupted after the append and
-/// before the PCR extension.
-fn is_interrupted_seal(head: &EntryInfo, current: &[u8; 32], signing: &VerifyingKey) -> bool {
+/// Returns true when `current` is the `pcr_value` of the entry before the head, and the
+/// head is a tpm entry, signed by `signing`, whose `pcr_value` is `current` extended by
+/// its hash: its seal was interrupted after the append and before the PCR extension.
+///
+/// A head with no entry before it never qualifies, so a TPM restart (PCR zero) under a
+/// one-entry chain is treated as divergence, not as an interrupted first seal.
+fn is_interrupted_seal(
+    head: &EntryInfo,
+    before: Option<&EntryInfo>,
+    current: &[u8; 32],
+    signing: &VerifyingKey,
+) -> bool {
     let (Some(hash), Some(pcr)) = (head.hash, head.pcr) else {
         return false;
     };
+    if before.and_then(|b| b.pcr).as_ref() != Some(current) {
+        return false;
+    }
     if head.mode != Some(SealMode::Tpm) || pcr_extend(current, &hash) != pcr {
         return false;
     }
@@ -103,11 +114,15 @@ pub(super) fn reconcile_pcr(
     let index = options.pcr;
     let current = step(tpm, "PCR read", tpm.read_pcr(index))?;
     let head = chain.head();
+    let before = head
+        .as_ref()
+        .and_then(|h| h.index.checked_sub(1))
+        .and_then(|index| chain.entry(index));
     let head_pcr = head.as_ref().and_then(|h| h.pcr);
     match &head {
         None if current == ZERO32 => return Ok(ZERO32),
         Some(_) if head_pcr == Some(current) => return Ok(current),
-        Some(h) if is_interrupted_seal(h, &current, signing) => {
+        Some(h) if is_interrupted_seal(h, before.as_ref(), &current, signing) => {
             if let (Some(hash), Some(expected)) = (h.hash, h.pcr) {
                 step(tpm, "PCR extend", tpm.extend_pcr(index, hash))?;
                 let after = step(tpm, "PCR read", tpm.read_pcr(index))?;
