@@ -232,10 +232,14 @@ impl Worker {
             }
             if let Some(text) = describe(&event.kind) {
                 tracing::info!(path = %self.path.display(), event = %text, "file event");
-                self.send(Update::FileEvent {
-                    at: event.detected_at,
-                    text,
-                });
+                // A follower start is not a change of the file; it would hide the
+                // change that made the view verify again.
+                if !matches!(event.kind, TailEventKind::Started { .. }) {
+                    self.send(Update::FileEvent {
+                        at: event.detected_at,
+                        text,
+                    });
+                }
             }
             match event.kind {
                 TailEventKind::Appended { offset, bytes } => {

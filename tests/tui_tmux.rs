@@ -1,0 +1,144 @@
+//! End-to-end test of the interactive view: the real binary in a tmux pane.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// How long to wait for the screen to show something before failing.
+const WAIT: Duration = Duration::from_secs(20);
+
+fn tmux(args: &[&str]) -> String {
+    let out = Command::new("tmux")
+        .args(args)
+        .output()
+        .expect("running tmux");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn capture(session: &str) -> String {
+    tmux(&["capture-pane", "-p", "-t", session])
+}
+
+/// Polls the pane until `pred` holds; panics with the last screen otherwise.
+fn wait_for(session: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
+    let start = Instant::now();
+    loop {
+        let screen = capture(session);
+        if pred(&screen) {
+            return screen;
+        }
+        if start.elapsed() > WAIT {
+            let _ = tmux(&["kill-session", "-t", session]);
+            panic!("timed out waiting for {what}; the screen was:\n{screen}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+struct Session(String);
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.0])
+            .output();
+    }
+}
+
+#[test]
+fn live_view_in_tmux() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("skipping live_view_in_tmux: tmux is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let chain = dir.path().join("decisions_sealed.jsonl");
+    let asset = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo_chain.jsonl");
+    std::fs::copy(&asset, &chain).expect("copy the demo chain");
+
+    let session = format!("sealdesk-e2e-{}", std::process::id());
+    let _guard = Session(session.clone());
+    let command = format!(
+        "XDG_STATE_HOME='{}' '{}' '{}'; echo SEALDESK-EXITED-$?; sleep 60",
+        dir.path().display(),
+        env!("CARGO_BIN_EXE_sealdesk"),
+        chain.display()
+    );
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "120",
+        "-y",
+        "40",
+        &command,
+    ]);
+
+    let screen = wait_for(&session, "the verdict", |s| s.contains("INVALID"));
+    assert!(
+        screen.contains("first: link_broken at entry 30"),
+        "{screen}"
+    );
+
+    // A finding is shown in the detail pane after jumping to it.
+    tmux(&["send-keys", "-t", &session, "g"]);
+    tmux(&["send-keys", "-t", &session, "n"]);
+    wait_for(&session, "the link_broken finding", |s| {
+        s.contains("error link_broken")
+    });
+    tmux(&["send-keys", "-t", &session, "F"]);
+    wait_for(&session, "following again", |s| s.contains("following"));
+
+    // An appended, properly sealed entry appears.
+    sealdesk::demo::append_entry(&chain, 0).expect("append a sealed entry");
+    wait_for(&session, "the appended entry", |s| {
+        s.contains("demo-writer") && s.contains("60 entries")
+    });
+
+    // Truncation is shown as an event, and the chain is verified again.
+    let bytes = std::fs::read(&chain).expect("read chain");
+    let cut = bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, &b)| b == b'\n')
+        .nth(9)
+        .map(|(i, _)| i + 1)
+        .expect("ten lines");
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&chain)
+        .expect("open chain");
+    file.set_len(cut as u64).expect("truncate");
+    drop(file);
+    wait_for(&session, "the truncation event", |s| {
+        s.contains("file truncated")
+    });
+    let screen = wait_for(&session, "the new verdict", |s| {
+        s.contains("VALID · 10 entries")
+    });
+    assert!(!screen.contains("INVALID"), "{screen}");
+    assert!(!screen.contains("demo-writer"), "{screen}");
+    assert!(screen.contains("file truncated"), "{screen}");
+
+    // q quits and the terminal is restored: the main screen is back.
+    tmux(&["send-keys", "-t", &session, "q"]);
+    let screen = wait_for(&session, "the exit", |s| s.contains("SEALDESK-EXITED-0"));
+    assert!(
+        !screen.contains("VALID"),
+        "the view is still on screen:\n{screen}"
+    );
+    let mode = tmux(&[
+        "display-message",
+        "-p",
+        "-t",
+        &session,
+        "#{alternate_on} #{cursor_flag}",
+    ]);
+    assert_eq!(
+        mode.trim(),
+        "0 1",
+        "alternate screen still on or cursor hidden"
+    );
+}
