@@ -81,7 +81,7 @@ fn plain_untouched_is_clean() {
 fn sealed_field_change_is_hash_mismatch() {
     let base = plain_lines();
     for &i in &SAMPLE {
-        let i64_ = i as u64;
+        let n = i as u64;
         for field in [
             "id",
             "timestamp",
@@ -98,7 +98,7 @@ fn sealed_field_change_is_hash_mismatch() {
             let mut lines = base.clone();
             lines[i] = changed;
             let label = format!("{field} of entry {i}");
-            check(&label, &lines, vec![at("hash_mismatch", i64_, line_no(i))]);
+            check(&label, &lines, vec![at("hash_mismatch", n, line_no(i))]);
         }
     }
 }
