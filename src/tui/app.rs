@@ -33,7 +33,7 @@ pub enum Msg {
     Tick,
 }
 
-/// Work the state asks for; the event loop runs it off the view.
+/// Work the state requests; the event loop runs it on blocking threads.
 #[derive(Debug, Clone)]
 pub enum Job {
     Rows {

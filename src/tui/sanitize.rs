@@ -62,7 +62,7 @@ pub fn escape(c: char) -> String {
     }
 }
 
-/// True when `text` holds a character that is shown as an escape.
+/// True when `text` contains a character that is shown as an escape.
 pub fn has_hidden(text: &str) -> bool {
     text.chars().any(is_invisible)
 }

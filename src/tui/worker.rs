@@ -19,7 +19,7 @@ use crate::chain::verify::{Engine, VerifyKeys};
 use crate::tail::{spawn_follower, FollowerConfig, FollowerHandle, TailEvent, TailEventKind};
 use crate::verify_file::{verify_file, FileSource};
 
-/// What the background task tells the view.
+/// What the background task sends to the view.
 #[derive(Debug, Clone)]
 pub enum Update {
     /// Verification from scratch started; everything shown before is stale.
@@ -30,7 +30,7 @@ pub enum Update {
         done: u64,
         total: u64,
     },
-    /// Entries and findings as they stand. `offsets` holds the record
+    /// Entries and findings as they stand. `offsets` contains the record
     /// offsets of entries from index `base` on.
     Verified {
         generation: u64,
