@@ -230,7 +230,6 @@ fn chain_idx_change_is_reported_once() {
 }
 
 #[test]
-#[ignore = "engine disagrees: unknown seal_mode is reported as a warning, SPEC.md makes it an error"]
 fn unknown_seal_mode_is_error() {
     // NOTE: SPEC.md does not say whether the next software entry after an
     // unknown mode is a change; assumed not (the known mode stays software).

@@ -405,7 +405,6 @@ fn dev_key_reported_even_with_other_secret() {
 }
 
 #[test]
-#[ignore = "engine disagrees: BOM-prefixed line reports offset 3, not the line start 0"]
 fn bom_offset_is_line_start() {
     // Offsets name where the line starts; only residue moves it to the record.
     let path = vectors_dir().join("tamper-bom-prefix/decisions_sealed.jsonl");

@@ -132,6 +132,19 @@ pub fn entry_field(folded_key: &str) -> Option<usize> {
     ENTRY_FIELDS.iter().position(|f| *f == folded_key)
 }
 
+/// Finds which of `fields` (lower-case ASCII names) a member's key matches
+/// under Go's folding, without allocating for plain ASCII keys.
+pub fn field_of(line: &[u8], member: &Member, fields: &[&str]) -> Option<usize> {
+    let raw = &line[member.key.clone()];
+    if !member.key_escaped && raw.is_ascii() {
+        return fields
+            .iter()
+            .position(|f| f.as_bytes().eq_ignore_ascii_case(raw));
+    }
+    let folded = gostr::fold_key(&gostr::unquote(raw));
+    fields.iter().position(|f| *f == folded)
+}
+
 /// Folds a key the way the scanner does, for matching it to field names.
 pub fn fold_member_key(line: &[u8], member: &Member) -> String {
     let raw = &line[member.key.clone()];
@@ -177,8 +190,7 @@ impl DecisionEntry {
         let mut entry = DecisionEntry::default();
         let mut notes = DecodeNotes::default();
         for member in members {
-            let folded = fold_member_key(line, member);
-            let Some(field) = entry_field(&folded) else {
+            let Some(field) = field_of(line, member, &ENTRY_FIELDS) else {
                 notes
                     .unknown
                     .push(gostr::unquote(&line[member.key.clone()]));
@@ -194,6 +206,19 @@ impl DecisionEntry {
                 if notes.error.is_some() {
                     continue;
                 }
+                // Go parses the raw token; an escaped timestamp is parsed
+                // after unescaping, so an escape alone is not a finding.
+                let unescaped;
+                let token = if member.kind == ValueKind::String && member.escaped {
+                    let mut t = Vec::with_capacity(token.len());
+                    t.push(b'"');
+                    t.extend_from_slice(decode_string(token, true).as_bytes());
+                    t.push(b'"');
+                    unescaped = t;
+                    &unescaped[..]
+                } else {
+                    token
+                };
                 match GoTime::parse_json_token(token) {
                     Ok(t) => entry.timestamp = t,
                     Err(e) => notes.error = Some(DecodeError::Timestamp(e)),
@@ -221,6 +246,40 @@ impl DecisionEntry {
                 6 => entry.incident_id = value,
                 7 => entry.operator = value,
                 _ => entry.previous_hash = value,
+            }
+        }
+        (entry, notes)
+    }
+
+    /// Decodes only `previous_hash` and checks the other fields' JSON types,
+    /// for entries whose raw bytes already verify.
+    pub fn decode_light<'m>(
+        line: &[u8],
+        members: impl Iterator<Item = &'m Member>,
+    ) -> (DecisionEntry, DecodeNotes) {
+        let mut entry = DecisionEntry::default();
+        let mut notes = DecodeNotes::default();
+        for member in members {
+            let Some(field) = field_of(line, member, &ENTRY_FIELDS) else {
+                notes
+                    .unknown
+                    .push(gostr::unquote(&line[member.key.clone()]));
+                continue;
+            };
+            match (field, member.kind) {
+                (1, _) | (_, ValueKind::Null) => {}
+                (8, ValueKind::String) => {
+                    entry.previous_hash = decode_string(&line[member.value.clone()], member.escaped)
+                }
+                (_, ValueKind::String) => {}
+                (_, kind) => {
+                    let err = DecodeError::WrongType {
+                        field: ENTRY_FIELDS[field],
+                        found: kind,
+                    };
+                    notes.wrong_types.push(err.clone());
+                    notes.error.get_or_insert(err);
+                }
             }
         }
         (entry, notes)

@@ -608,3 +608,145 @@ impl Scanner {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan(text: &[u8]) -> (Result<Trailing, ScanError>, Scan) {
+        let mut scanner = Scanner::new();
+        let mut out = Scan::default();
+        let r = scanner.scan(text, &mut out);
+        (r, out)
+    }
+
+    #[test]
+    fn members_and_entry_spans() {
+        let line = br#"{"entry":{"id":"a","reason":"r\"q"},"hash":"h","chain_idx":3}"#;
+        let (r, s) = scan(line);
+        assert_eq!(r, Ok(Trailing::None));
+        assert!(s.is_object);
+        assert_eq!(s.top.len(), 3);
+        assert_eq!(
+            &line[s.top[0].value.clone()],
+            br#"{"id":"a","reason":"r\"q"}"#
+        );
+        assert_eq!(s.entry.len(), 2);
+        assert!(s.entry[1].1.escaped);
+        assert_eq!(s.top[2].kind, ValueKind::Number);
+        assert!(s.duplicates.is_empty());
+    }
+
+    #[test]
+    fn duplicate_keys_fold_case_at_every_depth() {
+        let line = r#"{"entry":{"reason":"a","REASON":"b"},"x":{"y":[{"k":1,"K":2}]},"Hash":"1","hash":"2","ſignature":"s","signature":"t"}"#;
+        let (r, s) = scan(line.as_bytes());
+        assert_eq!(r, Ok(Trailing::None));
+        let keys: Vec<(&str, usize)> = s
+            .duplicates
+            .iter()
+            .map(|d| (d.key.as_str(), d.depth))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![("REASON", 2), ("K", 4), ("hash", 1), ("signature", 1)]
+        );
+    }
+
+    #[test]
+    fn duplicate_reported_once_per_name_and_object() {
+        let (_, s) = scan(br#"{"a":1,"A":2,"a":3,"b":{"a":1,"a":2}}"#);
+        assert_eq!(s.duplicates.len(), 2);
+    }
+
+    #[test]
+    fn many_keys_use_set_and_still_find_duplicates() {
+        let mut line = String::from("{");
+        for i in 0..100 {
+            line.push_str(&format!("\"k{i}\":{i},"));
+        }
+        line.push_str("\"K50\":0}");
+        let (r, s) = scan(line.as_bytes());
+        assert_eq!(r, Ok(Trailing::None));
+        assert_eq!(s.duplicates.len(), 1);
+        assert_eq!(s.duplicates[0].key, "K50");
+    }
+
+    #[test]
+    fn proper_prefix_is_incomplete() {
+        for text in [
+            &b"{"[..],
+            b"{\"entry\":{\"id\":\"DEC-1",
+            b"{\"a\":tr",
+            b"{\"a\":-",
+            b"{\"a\":1",
+            b"{\"a\":\"x\\u00",
+        ] {
+            assert_eq!(
+                scan(text).0,
+                Err(ScanError::Incomplete),
+                "{}",
+                String::from_utf8_lossy(text)
+            );
+        }
+    }
+
+    #[test]
+    fn syntax_errors_have_positions() {
+        for (text, at) in [
+            (&b"{\"a\" 1}"[..], 5),
+            (b"{\"a\":01}", 6),
+            (b"{\"a\":\"\x01\"}", 6),
+            (b"{\"a\":\"\\x\"}", 7),
+            (b"{\"a\":[1,]}", 9),
+            (b"{\"a\":nul}", 8),
+        ] {
+            match scan(text).0 {
+                Err(ScanError::Syntax { at: got, .. }) => {
+                    assert_eq!(got, at, "{}", String::from_utf8_lossy(text))
+                }
+                other => panic!("{}: {other:?}", String::from_utf8_lossy(text)),
+            }
+        }
+    }
+
+    #[test]
+    fn trailing_bytes_and_whitespace() {
+        assert_eq!(scan(b" {\"a\":1} \r\n\t").0, Ok(Trailing::None));
+        assert_eq!(scan(b"{\"a\":1}{\"b\":2}").0, Ok(Trailing::At(7)));
+        assert_eq!(scan(b"{\"a\":1} x").0, Ok(Trailing::At(8)));
+    }
+
+    #[test]
+    fn raw_invalid_utf8_in_strings_is_accepted_as_go_does() {
+        let (r, s) = scan(b"{\"entry\":{\"reason\":\"raw\xffbyte\"}}");
+        assert_eq!(r, Ok(Trailing::None));
+        assert_eq!(s.entry.len(), 1);
+    }
+
+    #[test]
+    fn nesting_limit_matches_go() {
+        let deep = "[".repeat(MAX_DEPTH + 5);
+        assert!(matches!(
+            scan(deep.as_bytes()).0,
+            Err(ScanError::Syntax { .. })
+        ));
+        let ok = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        assert_eq!(scan(ok.as_bytes()).0, Ok(Trailing::None));
+    }
+
+    #[test]
+    fn non_object_top_values() {
+        for (text, kind) in [
+            (&b"null"[..], ValueKind::Null),
+            (b"[]", ValueKind::Array),
+            (b"\"s\"", ValueKind::String),
+            (b"12 ", ValueKind::Number),
+        ] {
+            let (r, s) = scan(text);
+            assert_eq!(r, Ok(Trailing::None));
+            assert!(!s.is_object);
+            assert_eq!(s.top_kind, Some(kind));
+        }
+    }
+}

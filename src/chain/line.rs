@@ -85,6 +85,15 @@ impl LocalFinding {
         }
     }
 
+    /// A finding raised to error severity (an unknown seal mode disables the
+    /// signature check, so it must fail verification).
+    fn error(kind: FindingKind, message: String) -> Self {
+        LocalFinding {
+            severity: Severity::Error,
+            ..LocalFinding::new(kind, message)
+        }
+    }
+
     fn values(mut self, expected: String, actual: String) -> Self {
         self.expected = Some(expected);
         self.actual = Some(actual);
@@ -279,7 +288,7 @@ impl LineAnalyzer {
         }
 
         match self.scanner.scan(body, &mut self.scan) {
-            Ok(Trailing::None) => match self.record(line, offset, keys) {
+            Ok(Trailing::None) => match self.record_scanned(line, offset, keys) {
                 Ok(facts) => LineFacts {
                     class: LineClass::Entry {
                         residue: None,
@@ -365,7 +374,7 @@ impl LineAnalyzer {
         None
     }
 
-    /// Analyses the record starting at `start`; `Err` holds why it is no entry.
+    /// Scans and analyses the record starting at `start`; `Err` holds why it is no entry.
     fn record(
         &mut self,
         line: &[u8],
@@ -391,6 +400,17 @@ impl LineAnalyzer {
                 ))
             }
         }
+        self.record_scanned(line, start, keys)
+    }
+
+    /// Analyses the record starting at `start`, which `self.scan` already holds.
+    fn record_scanned(
+        &mut self,
+        line: &[u8],
+        start: usize,
+        keys: &VerifyKeys,
+    ) -> Result<Box<EntryFacts>, String> {
+        let bytes = &line[start..];
         if !self.scan.is_object {
             let kind = self.scan.top_kind.map_or("a value", |k| k.name());
             return Err(format!("the line is {kind}, not a sealed entry object"));
@@ -400,7 +420,7 @@ impl LineAnalyzer {
             .top
             .iter()
             .enumerate()
-            .filter(|(_, m)| entry::fold_member_key(bytes, m) == "entry")
+            .filter(|(_, m)| entry::field_of(bytes, m, &["entry"]).is_some())
             .map(|(i, _)| i)
             .collect();
         let Some(&entry_pos) = entry_members
@@ -459,10 +479,10 @@ impl LineAnalyzer {
         let mut top_unknown = false;
         let mut wrong_types: Vec<String> = Vec::new();
         for (i, member) in scan.top.iter().enumerate() {
-            let folded = entry::fold_member_key(bytes, member);
+            let field = entry::field_of(bytes, member, &entry::LINE_FIELDS);
             let token = &bytes[member.value.clone()];
-            let slot = match folded.as_str() {
-                "entry" => {
+            let slot = match field {
+                Some(0) => {
                     if member.kind != ValueKind::Object
                         && member.kind != ValueKind::Null
                         && i != entry_pos
@@ -471,10 +491,10 @@ impl LineAnalyzer {
                     }
                     continue;
                 }
-                "hash" => &mut hash_text,
-                "signature" => &mut signature_text,
-                "pcr_value" => &mut pcr_text,
-                "seal_mode" => {
+                Some(1) => &mut hash_text,
+                Some(2) => &mut signature_text,
+                Some(3) => &mut pcr_text,
+                Some(4) => {
                     match member.kind {
                         ValueKind::String => {
                             mode_text = Some(entry::decode_string(token, member.escaped))
@@ -487,7 +507,7 @@ impl LineAnalyzer {
                     }
                     continue;
                 }
-                "chain_idx" => {
+                Some(_) => {
                     match member.kind {
                         ValueKind::Number => match parse_go_int64(token) {
                             Some(v) => {
@@ -523,7 +543,11 @@ impl LineAnalyzer {
             match member.kind {
                 ValueKind::String => *slot = entry::decode_string(token, member.escaped),
                 ValueKind::Null => {}
-                k => wrong_types.push(format!("\"{folded}\" must be a string but is {}", k.name())),
+                k => wrong_types.push(format!(
+                    "\"{}\" must be a string but is {}",
+                    entry::LINE_FIELDS[field.unwrap_or(0)],
+                    k.name()
+                )),
             }
         }
 
@@ -537,14 +561,21 @@ impl LineAnalyzer {
             .iter()
             .filter(|(top, _)| entry_members.contains(top))
             .map(|(_, m)| m);
-        let (decoded, notes) = DecisionEntry::decode(bytes, members);
+        let stored = entry::parse_hex32(&hash_text);
+        let raw_verifies = stored.is_some_and(|(h, _)| h == raw_hash);
+        // When the raw bytes verify, only previous_hash, unknown keys and
+        // wrong types matter: skip decoding the other fields.
+        let (decoded, notes) = if raw_verifies {
+            DecisionEntry::decode_light(bytes, members)
+        } else {
+            DecisionEntry::decode(bytes, members)
+        };
         for e in &notes.wrong_types {
             if let DecodeError::WrongType { .. } = e {
                 wrong_types.push(e.to_string());
             }
         }
 
-        let stored = entry::parse_hex32(&hash_text);
         let mut hash_match = HashMatch::Mismatch;
         let mut go_version_form = false;
         if let Some((stored_hash, upper)) = stored {
@@ -668,14 +699,14 @@ impl LineAnalyzer {
         );
         match (seal_mode, &mode_text) {
             (Some(_), _) => {}
-            (None, Some(text)) => findings.push(LocalFinding::new(
+            (None, Some(text)) => findings.push(LocalFinding::error(
                 FindingKind::SealModeChanged,
                 format!(
                     "unknown seal_mode \"{}\": the signature was not checked",
                     printable(text)
                 ),
             )),
-            (None, None) => findings.push(LocalFinding::new(
+            (None, None) => findings.push(LocalFinding::error(
                 FindingKind::SealModeChanged,
                 "seal_mode is missing: the signature was not checked".to_owned(),
             )),
@@ -868,8 +899,7 @@ fn layout_rewrites<'m>(
     let mut expected_next = object.start + 1;
     for member in members {
         let raw_key = &bytes[member.key.clone()];
-        let folded = entry::fold_member_key(bytes, member);
-        if let Some(pos) = fields.iter().position(|f| *f == folded) {
+        if let Some(pos) = entry::field_of(bytes, member, fields) {
             if raw_key != fields[pos].as_bytes() {
                 flags |= rewrite::KEY_CASE;
             }

@@ -99,7 +99,8 @@ pub struct Engine {
     prev: Option<EntryState>,
     pending: Option<PendingResidue>,
     lines: u64,
-    head: Option<Head>,
+    /// The last entry's index, stored hash and pcr_value texts.
+    head: Option<(u64, String, String)>,
     chain_key: Option<usize>,
     dev_key_reported: bool,
     unpinned_reported: bool,
@@ -205,14 +206,6 @@ impl Engine {
                 self.push_finding(
                     Finding::new(FindingKind::Rewritten, message).at(None, line_no, offset),
                 );
-                if !has_newline {
-                    self.torn_tail(
-                        None,
-                        line_no,
-                        offset,
-                        "the last line is blank and has no newline",
-                    );
-                }
             }
             LineClass::Malformed(reason) => {
                 self.resolve_pending_as_malformed(pending);
@@ -258,13 +251,26 @@ impl Engine {
                     let links = self.links_to(before, &facts.previous);
                     self.residue_finding(kind, line_no, offset, links, true);
                 }
-                self.push_entry(*facts, rewrites, line_no, record_offset, source);
+                // Findings sit at the line's start, or at the record's when
+                // residue precedes it on the same line.
+                let finding_offset = if residue.is_some() {
+                    record_offset
+                } else {
+                    offset
+                };
+                self.push_entry(
+                    *facts,
+                    rewrites,
+                    line_no,
+                    (record_offset, finding_offset),
+                    source,
+                );
                 if !has_newline {
                     let index = self.prefixes.len() as u64 - 1;
                     self.torn_tail(
                         Some(index),
                         line_no,
-                        record_offset,
+                        finding_offset,
                         "the last line is a complete record without a newline: a write in progress or a crash mid-write",
                     );
                 }
@@ -422,22 +428,17 @@ impl Engine {
 
     fn push_entry(
         &mut self,
-        facts: EntryFacts,
+        mut facts: EntryFacts,
         line_rewrites: u32,
         line_no: u64,
-        offset: u64,
+        (record_offset, offset): (u64, u64),
         source: &dyn LineSource,
     ) {
         let index = self.prefixes.len() as u32;
         let index64 = u64::from(index);
         self.prefixes.push(prefix(&facts.name));
-        self.offsets.push(offset);
+        self.offsets.push(record_offset);
         self.flags.push(0);
-        self.head = Some(Head {
-            index: index64,
-            hash: line::printable(&facts.stored_hash_text),
-            pcr_value: line::printable(&facts.pcr_text),
-        });
         let at = |f: Finding| f.at(Some(index64), line_no, offset);
 
         // Findings the line alone establishes.
@@ -466,6 +467,7 @@ impl Engine {
                 format!("entry repeats entry {original} (same hash): a replayed line; it takes no part in links"),
             )));
             self.signature_findings(&facts, None, index64, line_no, offset);
+            self.set_head(index64, &mut facts);
             return;
         }
         let p = prefix(&facts.name);
@@ -553,6 +555,17 @@ impl Engine {
             expected_idx,
             mode: facts.seal_mode,
         });
+        self.set_head(index64, &mut facts);
+    }
+
+    /// Keeps the head's texts, moved out of the facts: escaping them for
+    /// display waits until a report asks.
+    fn set_head(&mut self, index: u64, facts: &mut EntryFacts) {
+        self.head = Some((
+            index,
+            std::mem::take(&mut facts.stored_hash_text),
+            std::mem::take(&mut facts.pcr_text),
+        ));
     }
 
     /// Checks `pcr_value` and `chain_idx`; returns the entry's expected values.
@@ -928,7 +941,11 @@ impl Engine {
             lines: self.lines,
             valid,
             findings,
-            head: self.head.clone(),
+            head: self.head.as_ref().map(|(index, hash, pcr)| Head {
+                index: *index,
+                hash: line::printable(hash),
+                pcr_value: line::printable(pcr),
+            }),
             segments,
             branches,
         }
