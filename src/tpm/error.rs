@@ -32,6 +32,9 @@ pub const RC_INITIALIZE: u32 = 0x0000_0100;
 pub const RC_OBJECT_MEMORY: u32 = 0x0000_0902;
 /// TPM_RC_LOCALITY: the command is not allowed at the current locality.
 pub const RC_LOCALITY: u32 = 0x0000_0907;
+/// TPM_RC_REFERENCE_H0: the first handle names an object that is not loaded. On an open
+/// connection this means the TPM restarted and dropped the loaded keys.
+pub const RC_REFERENCE_H0: u32 = 0x0000_0910;
 /// TPM_RC_LOCKOUT: the TPM is in dictionary-attack lockout.
 pub const RC_LOCKOUT: u32 = 0x0000_0921;
 
@@ -63,8 +66,9 @@ pub enum TpmError {
         code: ResponseCode,
     },
 
-    /// The connection broke during a session and reconnecting did not help.
-    #[error("lost the connection to the TPM at `{tcti}` during {operation}; the next request reconnects and re-creates the keys (response code {code})")]
+    /// The connection broke, or the TPM restarted and dropped the loaded keys,
+    /// and one reconnect did not help.
+    #[error("lost the connection to the TPM at `{tcti}`, or the TPM restarted, during {operation}; the next request reconnects and re-creates the keys (response code {code})")]
     ConnectionLost {
         tcti: String,
         operation: &'static str,
@@ -203,7 +207,8 @@ pub fn classify_response_code(
         };
     }
 
-    if code.is_connection_failure() {
+    let keys_lost = phase == Phase::InSession && code.0 == RC_REFERENCE_H0;
+    if code.is_connection_failure() || keys_lost {
         return match phase {
             Phase::Connecting => TpmError::CannotConnect {
                 tcti: tcti.tcti.clone(),
@@ -312,6 +317,21 @@ mod tests {
         assert!(matches!(error, TpmError::ConnectionLost { .. }));
         assert!(error.is_connection_failure());
         assert!(error.to_string().contains("0x70007"));
+    }
+
+    #[test]
+    fn unloaded_key_in_session_is_connection_lost() {
+        let error = classify_response_code(
+            ResponseCode(RC_REFERENCE_H0),
+            "sign",
+            String::new(),
+            &swtpm(),
+            Phase::InSession,
+        );
+        assert!(
+            matches!(error, TpmError::ConnectionLost { .. }),
+            "{error:?}"
+        );
     }
 
     #[test]
