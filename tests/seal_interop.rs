@@ -10,7 +10,7 @@ use seal_support::{errors, kinds, lines, seal, text, verify};
 
 const REFERENCE: &str = "/work/shared/sec006/reference";
 
-/// Builds the reference commands into `out`; returns false (and says why) when Go is missing.
+/// Builds the reference commands into `out`; returns false, after printing why, when Go is missing.
 fn build_reference(out: &Path) -> bool {
     if Command::new("go").arg("version").output().is_err() {
         eprintln!("skipping: `go` is not installed, so the Go reference cannot be built");

@@ -100,8 +100,8 @@ fn concurrent_tpm_sealers() {
 }
 
 /// Seals repeatedly, killing each seal with SIGKILL after a random delay of up to 1.25
-/// times what one seal takes here, until `target_kills` seals were killed while running; then
-/// checks that every reported seal is in the file and that the chain verifies.
+/// times what one seal takes here, until `target_kills` seals were killed while running.
+/// Then checks that every reported seal is in the file and that the chain verifies.
 fn killed(mode: Vec<String>, verify_extra: Vec<String>, target_kills: usize) {
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();

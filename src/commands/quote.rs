@@ -24,7 +24,7 @@ use super::keys::{load_keys, AK_FILE};
 /// Name of the file beside the chain that records every quote, one JSON object a line.
 pub const QUOTES_FILE: &str = "sealdesk-quotes.jsonl";
 
-/// Longest wait for a seal in progress to release the chain's lock.
+/// Maximum wait for a seal in progress to release the chain's lock.
 const LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// One line of [`QUOTES_FILE`].
@@ -232,10 +232,10 @@ fn append_quote_log(path: &Path, record: &QuoteRecord) -> Result<(), String> {
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-/// Finds earlier quotes, by the same AK with the same reset and restart counts (so no
-/// TPM reset or restart lies between them), whose PCR value is not the pcr_value of an
-/// entry at or before the entry the new PCR equals: the PCR went backwards, so it was
-/// reset and replayed.
+/// Finds earlier quotes whose PCR value is not the pcr_value of an entry at or before the
+/// entry the new PCR equals, which means the PCR went backwards: it was reset and replayed.
+/// Only quotes by the same AK with the same reset and restart counts are compared, because
+/// only then no TPM reset or restart lies between them.
 pub fn rollback_findings(
     earlier: &[QuoteRecord],
     new: &QuoteRecord,

@@ -13,7 +13,7 @@ use crate::verify_file::{resolve_chain_path, verify_file};
 
 use super::keys::load_keys;
 
-/// Longest wait with --anchor for a seal in progress to release the chain's lock.
+/// Maximum wait with --anchor for a seal in progress to release the chain's lock.
 const LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub fn run(args: &VerifyArgs, key_args: &KeyArgs) -> u8 {

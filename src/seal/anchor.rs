@@ -9,7 +9,7 @@ use super::snapshot::ChainSnapshot;
 /// The caveat that goes with every "anchored" result.
 pub const ANCHOR_LIMIT: &str = "this proves that the TPM's PCR equals the chain head's pcr_value, so no entry was cut from the end since the last extension; it does not prove that nobody with root reset the PCR (resettable at locality 0) and replayed the extensions";
 
-/// How the TPM's PCR relates to the chain.
+/// The relation between the TPM's PCR and the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Anchor {
     /// The PCR equals the head's `pcr_value` (index `head`), or is zero on an empty chain.

@@ -8,18 +8,18 @@ use p256::ecdsa::VerifyingKey;
 
 use crate::attest::keys::{fingerprint, load_keys_pem, to_pem};
 
-/// What happened to a key file.
+/// The result of checking a key file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyFileOutcome {
-    /// The file did not exist and now holds the key.
+    /// The file did not exist and now contains the key.
     Created,
-    /// The file already holds the key.
+    /// The file already contains the key.
     Present,
     /// The file held other keys only; the key was appended after them (with `--force`).
     Appended { previous: Vec<String> },
 }
 
-/// Why a key file could not be checked or written.
+/// Failure to check or write a key file.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileError {
     #[error("{path} holds the {what} key(s) {previous}, but the TPM's {what} key is now {current}: the TPM was cleared, or this is another machine (key_changed); check why, then run again with --force to add the new key after the old one")]
@@ -35,10 +35,10 @@ pub enum KeyFileError {
     Write { path: PathBuf, message: String },
 }
 
-/// Makes sure `dir/file_name` holds `key`, creating the file on first use.
+/// Makes sure `dir/file_name` contains `key`, creating the file on first use.
 ///
 /// `what` names the key in messages ("signing", "attestation"). A file that
-/// holds only other keys is an error unless `force`, which appends `key` and
+/// contains only other keys is an error unless `force`, which appends `key` and
 /// keeps the earlier keys, so entries signed before still verify.
 pub fn ensure_key_file(
     dir: &Path,
@@ -56,6 +56,7 @@ pub fn ensure_key_file(
         path: path.clone(),
         message: e.to_string(),
     };
+
     if !path.exists() {
         let mut file = OpenOptions::new()
             .write(true)
@@ -70,6 +71,7 @@ pub fn ensure_key_file(
         path: path.clone(),
         message: e.to_string(),
     })?;
+
     let current = fingerprint(key);
     let previous: Vec<String> = keys.iter().map(fingerprint).collect();
     if previous.contains(&current) {
@@ -83,6 +85,7 @@ pub fn ensure_key_file(
             current,
         });
     }
+
     let mut file = OpenOptions::new()
         .append(true)
         .open(&path)

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 /// Time between attempts while another process holds the lock.
 const RETRY_INTERVAL: Duration = Duration::from_millis(5);
 
-/// Why the lock could not be taken.
+/// Failure to take the chain's lock.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error("cannot open the lock file {path}: {source}")]

@@ -51,7 +51,7 @@ pub struct SealOptions {
     pub new_segment: bool,
     /// Seal even onto a head with error findings, and add a changed TPM key to the key file.
     pub force: bool,
-    /// Longest wait for another process's lock.
+    /// Maximum wait for another process's lock.
     pub lock_timeout: Duration,
 }
 
@@ -66,7 +66,7 @@ impl Default for SealOptions {
     }
 }
 
-/// How the entry is signed.
+/// The signing mode and its key or TPM.
 pub enum Signer<'a> {
     /// HMAC-SHA256 with the chain's secret; the PCR is simulated from the head's `pcr_value`.
     Software(HmacKey),
@@ -98,7 +98,7 @@ pub struct Sealed {
     pub notes: Vec<String>,
 }
 
-/// Why an entry was not sealed.
+/// Failure to seal an entry.
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
     #[error("{0}")]
@@ -138,8 +138,8 @@ impl SealError {
     }
 }
 
-/// Resolves PATH for sealing: a directory means its chain file (created when missing);
-/// a missing path is accepted only as a new `.jsonl` file in an existing directory.
+/// Resolves PATH for sealing. A directory means its chain file, which is created when missing.
+/// A missing path is accepted only as a new `.jsonl` file in an existing directory.
 pub fn resolve_seal_path(path: &Path) -> Result<PathBuf, SealError> {
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_dir() => Ok(path.join(CHAIN_FILE)),

@@ -49,7 +49,7 @@ impl ChainSnapshot {
         let offsets = (0..engine.entries())
             .filter_map(|index| engine.entry_offset(index))
             .collect();
-        // NOTE: the file is read a second time; a writer that ignores the lock (the Go
+        // NOTE: the file is read a second time. A writer that ignores the lock (the Go
         // reference logger) could append in between, and the extra bytes are then ignored.
         let bytes = std::fs::read(path).map_err(|source| OpenError::Io {
             path: path.to_path_buf(),

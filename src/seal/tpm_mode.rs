@@ -75,9 +75,10 @@ pub(super) fn export_keys(
     Ok(())
 }
 
-/// Returns true when `current` is the `pcr_value` of the entry before the head, and the
-/// head is a tpm entry, signed by `signing`, whose `pcr_value` is `current` extended by
-/// its hash: its seal was interrupted after the append and before the PCR extension.
+/// Returns true when the head's seal was interrupted after the append and before the PCR
+/// extension. That is the case when `current` is the `pcr_value` of the entry before the
+/// head, and the head is a tpm entry signed by `signing` whose `pcr_value` is `current`
+/// extended by its hash.
 ///
 /// A head with no entry before it never qualifies, so a TPM restart (PCR zero) under a
 /// one-entry chain is treated as divergence, not as an interrupted first seal.
