@@ -110,3 +110,104 @@ pub fn finding(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::chain::crypto::HmacKey;
+    use crate::chain::verify::VerifyKeys;
+    use crate::seal::{seal, ChainLock, NewEntry, SealOptions, Signer};
+
+    const SECRET: &[u8] = b"anchor test secret";
+
+    fn software_chain(entries: usize) -> (tempfile::TempDir, ChainSnapshot) {
+        let dir = tempfile::tempdir().unwrap();
+        let chain = dir.path().join("decisions_sealed.jsonl");
+        let lock = ChainLock::acquire(&chain, Duration::from_secs(1), |_| {}).unwrap();
+        let keys = |_: &std::path::Path| Ok(VerifyKeys::new(Some(SECRET)));
+        for i in 0..entries {
+            let entry = NewEntry {
+                action: "ingest".into(),
+                decision: "allow".into(),
+                reason: format!("decision {i}"),
+                ..NewEntry::default()
+            };
+            let signer = Signer::Software(HmacKey::new(SECRET));
+            seal(
+                &chain,
+                &lock,
+                &entry,
+                &signer,
+                &SealOptions::default(),
+                &keys,
+            )
+            .unwrap();
+        }
+        if entries == 0 {
+            crate::seal::write::create_chain_file(&chain).unwrap();
+        }
+        let snapshot = ChainSnapshot::load(&chain, VerifyKeys::new(Some(SECRET))).unwrap();
+        (dir, snapshot)
+    }
+
+    #[test]
+    fn head_pcr_is_anchored() {
+        let (_dir, chain) = software_chain(3);
+        let head = chain.head().unwrap().pcr.unwrap();
+        assert_eq!(compare(&head, &chain), Anchor::Anchored { head: Some(2) });
+        assert!(finding(&compare(&head, &chain), &head, 23, &chain, "a test").is_none());
+    }
+
+    #[test]
+    fn earlier_pcr_before_software_entries_warns() {
+        let (_dir, chain) = software_chain(3);
+        let first = chain.entry(0).unwrap().pcr.unwrap();
+        let relation = compare(&first, &chain);
+        assert_eq!(
+            relation,
+            Anchor::Behind {
+                index: 0,
+                head: 2,
+                only_software_after: true
+            }
+        );
+        let found = finding(&relation, &first, 23, &chain, "a test").unwrap();
+        assert_eq!(found.kind, FindingKind::AnchorMismatch);
+        assert_eq!(found.severity, Severity::Warning);
+        assert!(found
+            .message
+            .contains("entries after 0 were never extended"));
+    }
+
+    #[test]
+    fn unknown_pcr_is_error() {
+        let (_dir, chain) = software_chain(2);
+        let other = [7u8; 32];
+        assert_eq!(compare(&other, &chain), Anchor::Unrelated);
+        let found = finding(&Anchor::Unrelated, &other, 23, &chain, "a test").unwrap();
+        assert_eq!(found.severity, Severity::Error);
+    }
+
+    #[test]
+    fn empty_chain_needs_zero_pcr() {
+        let (_dir, chain) = software_chain(0);
+        assert_eq!(compare(&ZERO32, &chain), Anchor::Anchored { head: None });
+        assert_eq!(compare(&[1u8; 32], &chain), Anchor::Unrelated);
+    }
+
+    #[test]
+    fn software_seals_continue_head_pcr() {
+        let (_dir, chain) = software_chain(3);
+        for index in 1..3 {
+            let entry = chain.entry(index).unwrap();
+            let before = chain.entry(index - 1).unwrap();
+            let expected =
+                crate::chain::crypto::pcr_extend(&before.pcr.unwrap(), &entry.hash.unwrap());
+            assert_eq!(entry.pcr, Some(expected));
+            assert_eq!(entry.chain_idx, Some(index as i64));
+        }
+        assert!(chain.report.valid);
+    }
+}
