@@ -1,0 +1,121 @@
+//! `sealdesk seal --mode software`: files, arguments, the lock and the output.
+
+mod seal_support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use seal_support::{errors, lines, seal, sealdesk, text, verify};
+use sealdesk::chain::entry::CHAIN_FILE;
+use sealdesk::seal::ChainLock;
+use serde_json::Value;
+
+#[test]
+fn creates_chain_with_mode_0600() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = seal(
+        dir.path(),
+        "first",
+        &["--mode", "software", "--id", "DEC-1"],
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    let chain = dir.path().join(CHAIN_FILE);
+    let mode = std::fs::metadata(&chain).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let line: Value = serde_json::from_str(&lines(&chain)[0]).unwrap();
+    assert_eq!(line["entry"]["id"], "DEC-1");
+    assert_eq!(line["entry"]["previous_hash"], "genesis");
+    assert_eq!(line["chain_idx"], 0);
+    assert_eq!(line["seal_mode"], "software");
+}
+
+#[test]
+fn dev_key_fallback_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = seal(dir.path(), "first", &["--mode", "software"]);
+    assert!(output.status.success(), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("development key"), "{stderr}");
+}
+
+#[test]
+fn secret_file_signs_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let secret = keys.path().join("secret");
+    std::fs::write(&secret, "a file secret\n").unwrap();
+    let secret_arg = secret.to_str().unwrap();
+    for i in 0..3 {
+        let output = seal(
+            dir.path(),
+            &format!("decision {i}"),
+            &["--mode", "software", "--secret-file", secret_arg],
+        );
+        assert!(output.status.success(), "{}", text(&output));
+        assert!(!String::from_utf8_lossy(&output.stderr).contains("development key"));
+    }
+    let (code, report) = verify(dir.path(), &["--secret-file", secret_arg]);
+    assert_eq!(code, 0, "errors: {:?}", errors(&report));
+    assert_eq!(report["entries"], 3);
+    let (code, _) = verify(dir.path(), &[]);
+    assert_eq!(
+        code, 1,
+        "the development key must not verify entries sealed with a secret"
+    );
+}
+
+#[test]
+fn json_output_names_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = seal(
+        dir.path(),
+        "first",
+        &["--mode", "software", "--format", "json"],
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    let value: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let line: Value = serde_json::from_str(&lines(&dir.path().join(CHAIN_FILE))[0]).unwrap();
+    assert_eq!(value["index"], 0);
+    assert_eq!(value["hash"], line["hash"]);
+    assert_eq!(value["pcr_value"], line["pcr_value"]);
+    assert_eq!(value["seal_mode"], "software");
+}
+
+#[test]
+fn missing_directory_is_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-dir");
+    let output = seal(&missing, "first", &["--mode", "software"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no such file or directory"));
+    assert!(!missing.exists());
+}
+
+#[test]
+fn held_lock_times_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = dir.path().join(CHAIN_FILE);
+    let _held = ChainLock::acquire(&chain, Duration::from_secs(1), |_| {}).unwrap();
+    let output = seal(
+        dir.path(),
+        "blocked",
+        &["--mode", "software", "--lock-timeout", "1"],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("decisions_sealed.jsonl.lock"), "{stderr}");
+    assert!(stderr.contains("timed out"), "{stderr}");
+    assert!(!chain.exists() || lines(&chain).is_empty());
+}
+
+#[test]
+fn missing_required_argument_is_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = sealdesk()
+        .arg("seal")
+        .arg(dir.path())
+        .args(["--action", "a", "--mode", "software"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+}
