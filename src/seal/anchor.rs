@@ -76,15 +76,15 @@ pub fn finding(
             } else {
                 Severity::Error
             };
-            let why = if *only_software_after {
+            let reason = if *only_software_after {
                 "they are all software entries, which never extend the TPM"
             } else {
                 "a tpm entry among them should have extended it: the entries were appended without the TPM, or the PCR was reset and replayed up to entry"
             };
             let message = if *only_software_after {
-                format!("PCR {pcr_index} (from {source}) equals the pcr_value of entry {index}, not of the head (entry {head}): entries after {index} were never extended into the TPM; {why}")
+                format!("PCR {pcr_index} (from {source}) equals the pcr_value of entry {index}, not of the head (entry {head}): entries after {index} were never extended into the TPM; {reason}")
             } else {
-                format!("PCR {pcr_index} (from {source}) equals the pcr_value of entry {index}, not of the head (entry {head}): entries after {index} were never extended into the TPM; {why} {index}")
+                format!("PCR {pcr_index} (from {source}) equals the pcr_value of entry {index}, not of the head (entry {head}): entries after {index} were never extended into the TPM; {reason} {index}")
             };
             Some(
                 Finding::new(FindingKind::AnchorMismatch, message)
@@ -93,7 +93,7 @@ pub fn finding(
             )
         }
         Anchor::Unrelated => {
-            let what = if *pcr == ZERO32 {
+            let cause = if *pcr == ZERO32 {
                 "it is zero: the TPM restarted or the PCR was reset since the last seal"
             } else {
                 "it equals no entry's pcr_value: the end of the chain was cut, the chain was replaced, or another program extended the PCR"
@@ -102,7 +102,7 @@ pub fn finding(
                 Finding::new(
                     FindingKind::AnchorMismatch,
                     format!(
-                        "PCR {pcr_index} (from {source}) is not the head's pcr_value and {what}"
+                        "PCR {pcr_index} (from {source}) is not the head's pcr_value and {cause}"
                     ),
                 )
                 .values(head_pcr, hex32(pcr)),

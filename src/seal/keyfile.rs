@@ -22,10 +22,10 @@ pub enum KeyFileOutcome {
 /// Failure to check or write a key file.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileError {
-    #[error("{path} holds the {what} key(s) {previous}, but the TPM's {what} key is now {current}: the TPM was cleared, or this is another machine (key_changed); check why, then run again with --force to add the new key after the old one")]
+    #[error("{path} contains the {role} key(s) {previous}, but the TPM's {role} key is now {current}: the TPM was cleared, or this is another machine (key_changed); check why, then run again with --force to add the new key after the old one")]
     KeyChanged {
         path: PathBuf,
-        what: &'static str,
+        role: &'static str,
         previous: String,
         current: String,
     },
@@ -37,13 +37,13 @@ pub enum KeyFileError {
 
 /// Makes sure `dir/file_name` contains `key`, creating the file on first use.
 ///
-/// `what` names the key in messages ("signing", "attestation"). A file that
+/// `role` names the key in messages ("signing", "attestation"). A file that
 /// contains only other keys is an error unless `force`, which appends `key` and
 /// keeps the earlier keys, so entries signed before still verify.
 pub fn ensure_key_file(
     dir: &Path,
     file_name: &str,
-    what: &'static str,
+    role: &'static str,
     key: &VerifyingKey,
     force: bool,
 ) -> Result<KeyFileOutcome, KeyFileError> {
@@ -80,7 +80,7 @@ pub fn ensure_key_file(
     if !force {
         return Err(KeyFileError::KeyChanged {
             path,
-            what,
+            role,
             previous: previous.join(", "),
             current,
         });

@@ -52,17 +52,17 @@ pub(super) fn export_keys(
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    for (name, what, key) in [
+    for (name, role, key) in [
         (SIGNING_KEY_FILE, "signing", &keys.signing),
         (AK_FILE, "attestation", &keys.ak),
     ] {
-        match ensure_key_file(dir, name, what, key, force) {
+        match ensure_key_file(dir, name, role, key, force) {
             Ok(KeyFileOutcome::Created) => {
-                notes.push(format!("exported the TPM {what} public key to {}", dir.join(name).display()));
+                notes.push(format!("exported the TPM {role} public key to {}", dir.join(name).display()));
             }
             Ok(KeyFileOutcome::Present) => {}
             Ok(KeyFileOutcome::Appended { previous }) => notes.push(format!(
-                "added the new TPM {what} public key to {} after {} (--force); entries signed by the new key are reported as key_changed",
+                "added the new TPM {role} public key to {} after {} (--force); entries signed by the new key are reported as key_changed",
                 dir.join(name).display(),
                 previous.join(", ")
             )),
