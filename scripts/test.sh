@@ -12,6 +12,12 @@ cd "$(dirname "$0")/.."
 repo=$(pwd)
 
 bash scripts/setup.sh
+for component in fmt clippy; do
+    if ! cargo "$component" --version >/dev/null 2>&1; then
+        echo "test: error: cargo $component not found; install it with: rustup component add ${component/fmt/rustfmt}" >&2
+        exit 1
+    fi
+done
 
 fuzz_seconds=${FUZZ_SMOKE_SECONDS:-45}
 log_dir=$(mktemp -d "${TMPDIR:-/tmp}/sealdesk-test.XXXXXX")

@@ -12,7 +12,7 @@ use sealdesk::chain::verify::VerifyKeys;
 static KEYS: OnceLock<VerifyKeys> = OnceLock::new();
 
 fuzz_target!(|data: &[u8]| {
-    // The split lines the analyzer sees never contain `\n`.
+    // The engine passes the analyzer lines without their `\n`, so no line contains one.
     if data.contains(&b'\n') {
         return;
     }
@@ -20,5 +20,8 @@ fuzz_target!(|data: &[u8]| {
     let mut analyzer = LineAnalyzer::new();
     let first = format!("{:?}", analyzer.analyze(data, keys));
     let second = format!("{:?}", analyzer.analyze(data, keys));
-    assert_eq!(first, second, "a reused analyzer returned a different result");
+    assert_eq!(
+        first, second,
+        "a reused analyzer returned a different result"
+    );
 });

@@ -9,7 +9,11 @@ use sealdesk::chain::verify::{Engine, MemorySource, VerifyKeys};
 
 fuzz_target!(|data: &[u8]| {
     let (lines, used) = split_lines(data, 0, 1, true);
-    assert_eq!(used, data.len(), "split_lines with is_end must consume the whole buffer");
+    assert_eq!(
+        used,
+        data.len(),
+        "split_lines with is_end must consume the whole buffer"
+    );
 
     let source = MemorySource(data);
     let mut engine = Engine::new(VerifyKeys::default());
@@ -19,7 +23,11 @@ fuzz_target!(|data: &[u8]| {
     engine.finish();
     let report = engine.report("fuzz");
 
-    assert_eq!(report.lines, lines.len() as u64, "report counts a different number of lines");
+    assert_eq!(
+        report.lines,
+        lines.len() as u64,
+        "report counts a different number of lines"
+    );
     assert!(report.entries <= report.lines, "more entries than lines");
     for finding in &report.findings {
         if let Some(index) = finding.index {
