@@ -24,13 +24,16 @@ use tss_esapi::Context;
 
 use super::error::{classify_response_code, KeyKind, Phase, ResponseCode, TpmError, RC_INITIALIZE};
 use super::tcti::TctiSelection;
-use super::TpmInfo;
+use super::{QuoteParts, TpmInfo};
 
 /// Number of PCRs in the SHA-256 bank of a PC-client TPM.
 const PCR_COUNT: u8 = 24;
 
 /// First handle of the transient object range (TPM2_TRANSIENT_FIRST).
 const TRANSIENT_FIRST: u32 = 0x8000_0000;
+
+/// Public keys first created in a worker's life, indexed by [`key_index`]: signing, attestation.
+pub(super) type PinnedKeys = [Option<VerifyingKey>; 2];
 
 /// A loaded key and its public part.
 struct LoadedKey {
@@ -227,7 +230,7 @@ impl Connection {
             }
         }
 
-        // Listing the transient handles also proves that the TPM answers.
+        // Listing the transient handles also proves that the TPM responds.
         let (capability, _) = context
             .get_capability(CapabilityType::Handles, TRANSIENT_FIRST, 64)
             .map_err(|error| convert(error, "list transient objects", tcti, Phase::Connecting))?;
@@ -334,11 +337,7 @@ impl Connection {
     ///
     /// A key whose public part differs from the one pinned earlier in this worker's life
     /// is flushed and rejected.
-    fn key(
-        &mut self,
-        kind: KeyKind,
-        pinned: &mut [Option<VerifyingKey>; 2],
-    ) -> Result<&LoadedKey, TpmError> {
+    fn key(&mut self, kind: KeyKind, pinned: &mut PinnedKeys) -> Result<&LoadedKey, TpmError> {
         let slot = key_index(kind);
         if self.keys[slot].is_none() {
             let template = key_template(kind)
@@ -383,7 +382,7 @@ impl Connection {
     pub(super) fn public_key(
         &mut self,
         kind: KeyKind,
-        pinned: &mut [Option<VerifyingKey>; 2],
+        pinned: &mut PinnedKeys,
     ) -> Result<VerifyingKey, TpmError> {
         Ok(self.key(kind, pinned)?.public)
     }
@@ -391,7 +390,7 @@ impl Connection {
     pub(super) fn sign(
         &mut self,
         digest: [u8; 32],
-        pinned: &mut [Option<VerifyingKey>; 2],
+        pinned: &mut PinnedKeys,
     ) -> Result<Vec<u8>, TpmError> {
         let key = self.key(KeyKind::Signing, pinned)?.handle;
         let digest = Digest::try_from(digest.to_vec())
@@ -420,8 +419,8 @@ impl Connection {
         &mut self,
         index: u8,
         nonce: [u8; 32],
-        pinned: &mut [Option<VerifyingKey>; 2],
-    ) -> Result<(Vec<u8>, Vec<u8>, Vec<[u8; 32]>), TpmError> {
+        pinned: &mut PinnedKeys,
+    ) -> Result<QuoteParts, TpmError> {
         let selection = pcr_selection(index)?;
         let key = self.key(KeyKind::Attestation, pinned)?.handle;
         let qualifying_data = Data::try_from(nonce.to_vec())

@@ -16,7 +16,7 @@ impl fmt::Display for ResponseCode {
     }
 }
 
-/// TCTI layer, I/O error: the TPM or simulator did not answer.
+/// TCTI layer, I/O error: the TPM or simulator did not respond.
 pub const RC_TCTI_IO_ERROR: u32 = 0x000A_000A;
 /// TCTI layer, no connection.
 pub const RC_TCTI_NO_CONNECTION: u32 = 0x000A_0008;

@@ -9,7 +9,7 @@ pub const TCTI_ENV_VARS: [&str; 3] = ["SEALDESK_TCTI", "TPM2TOOLS_TCTI", "TCTI"]
 /// the kernel's resource manager, which shares the TPM between processes.
 pub const DEFAULT_TCTI: &str = "device:/dev/tpmrm0";
 
-/// Where the TCTI string came from, for messages such as "from SEALDESK_TCTI".
+/// Source of the TCTI string, named in messages such as "from environment variable TCTI".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TctiOrigin {
     /// The `--tcti` command-line option.
@@ -35,7 +35,7 @@ impl fmt::Display for TctiOrigin {
 pub struct TctiSelection {
     /// TCTI configuration as libtss2 parses it, e.g. `swtpm:host=127.0.0.1,port=2321`.
     pub tcti: String,
-    /// Where `tcti` came from.
+    /// Source of `tcti`.
     pub origin: TctiOrigin,
 }
 
@@ -55,8 +55,8 @@ impl TctiSelection {
 
     /// Returns true for a direct connection to a TPM simulator (swtpm or mssim TCTI).
     ///
-    /// Such a connection has no resource manager, so the TPM holds at most 3 loaded
-    /// objects and keeps objects left behind by earlier processes.
+    /// Such a connection has no resource manager, so the TPM has at most 3 object
+    /// slots and keeps objects left behind by earlier processes.
     pub fn is_simulator(&self) -> bool {
         matches!(self.module(), "swtpm" | "mssim")
     }

@@ -13,7 +13,7 @@ use p256::ecdsa::VerifyingKey;
 use tokio::sync::oneshot;
 use tracing::{debug, error, warn};
 
-use super::connection::Connection;
+use super::connection::{Connection, PinnedKeys};
 use super::error::{KeyKind, TpmError};
 use super::tcti::TctiSelection;
 use super::TpmInfo;
@@ -103,7 +103,7 @@ fn silence_libtss2_logging() {
 }
 
 impl TpmHandle {
-    /// Starts the worker thread, opens the TPM at `tcti` and returns once the TPM answered.
+    /// Starts the worker thread, opens the TPM at `tcti` and returns once the TPM responded.
     ///
     /// Blocks for the connection (a few milliseconds on swtpm).
     pub fn connect(tcti: TctiSelection) -> Result<TpmHandle, TpmError> {
@@ -277,8 +277,8 @@ impl TpmHandle {
 struct Worker {
     tcti: TctiSelection,
     connection: Option<Connection>,
-    /// Public keys first created in this worker's life, by [`KeyKind`]: signing, attestation.
-    pinned: [Option<VerifyingKey>; 2],
+    /// Public keys first created in this worker's life; a re-created key must match them.
+    pinned: PinnedKeys,
 }
 
 fn run_worker(
@@ -303,7 +303,7 @@ fn run_worker(
     while let Ok(request) = requests.recv() {
         let served = catch_unwind(AssertUnwindSafe(|| worker.serve(request)));
         if served.is_err() {
-            // The caller's reply channel was dropped during the unwind, so it sees
+            // The caller's reply channel was dropped during the unwind, so the caller gets
             // WorkerStopped. The connection state is unknown, so open a new one next time.
             error!(tcti = %worker.tcti, "TPM request panicked; dropping the connection");
             worker.connection = None;
@@ -369,10 +369,7 @@ impl Worker {
     fn with_retry<T>(
         &mut self,
         name: &'static str,
-        mut operation: impl FnMut(
-            &mut Connection,
-            &mut [Option<VerifyingKey>; 2],
-        ) -> Result<T, TpmError>,
+        mut operation: impl FnMut(&mut Connection, &mut PinnedKeys) -> Result<T, TpmError>,
     ) -> Result<T, TpmError> {
         let reconnected = self.connection.is_none();
         let result = self.run_once(&mut operation);
@@ -393,10 +390,7 @@ impl Worker {
 
     fn run_once<T>(
         &mut self,
-        operation: &mut impl FnMut(
-            &mut Connection,
-            &mut [Option<VerifyingKey>; 2],
-        ) -> Result<T, TpmError>,
+        operation: &mut impl FnMut(&mut Connection, &mut PinnedKeys) -> Result<T, TpmError>,
     ) -> Result<T, TpmError> {
         let connection = match &mut self.connection {
             Some(connection) => connection,

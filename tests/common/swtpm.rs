@@ -154,6 +154,10 @@ impl Swtpm {
 
     fn launch(&mut self) -> Result<(), String> {
         let port = self.port;
+        // stderr goes to a file, because a pipe nobody reads could fill and block swtpm.
+        let log_path = self.state_dir.path().join("swtpm.log");
+        let log = std::fs::File::create(&log_path)
+            .map_err(|error| format!("cannot create {}: {error}", log_path.display()))?;
         let mut child = Command::new("swtpm")
             .args(["socket", "--tpm2", "--tpmstate"])
             .arg(format!("dir={}", self.state_dir.path().display()))
@@ -164,21 +168,17 @@ impl Swtpm {
             .args(["--flags", "not-need-init,startup-clear"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::from(log))
             .spawn()
             .map_err(|error| format!("cannot run swtpm: {error}"))?;
 
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Ok(Some(status)) = child.try_wait() {
-                let mut message = String::new();
-                if let Some(mut stderr) = child.stderr.take() {
-                    use std::io::Read;
-                    let _ = stderr.read_to_string(&mut message);
-                }
+                let message = std::fs::read_to_string(&log_path).unwrap_or_default();
                 return Err(format!("swtpm exited with {status}: {}", message.trim()));
             }
-            // The control port is opened after the server port, so its answer means both are ready.
+            // swtpm is ready once both its control port and its server port accept connections.
             if accepts(port + 1) && accepts(port) {
                 self.child = Some(child);
                 return Ok(());
