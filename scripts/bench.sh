@@ -65,24 +65,31 @@ else
 fi
 chain_bytes=$(stat -c %s "$chain_file")
 
-# Prints the median wall time in seconds of RUNS runs of a shell command.
-median_seconds() {
+# Prints a field of the first result in a hyperfine JSON export.
+json_field() {
+    grep -o "\"$2\": *[0-9.e+-]*" "$1" | head -1 | sed 's/.*: *//'
+}
+
+# Times RUNS runs of a shell command and prints "MEDIAN_WALL MEAN_CPU" in
+# seconds, where CPU is user plus system time of the command and its threads.
+time_command() {
     local command=$1
     local export="$bench_dir/hyperfine.json"
     if command -v hyperfine >/dev/null; then
         hyperfine --style basic --warmup 1 --runs "$runs" --ignore-failure \
             --export-json "$export" "$command" >&2
-        python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["median"])' "$export" 2>/dev/null ||
-            grep -o '"median": *[0-9.e+-]*' "$export" | head -1 | sed 's/.*: *//'
+        echo "$(json_field "$export" median) $(awk -v u="$(json_field "$export" user)" -v s="$(json_field "$export" system)" 'BEGIN { print u + s }')"
     else
         local times=() start end
         for ((i = 0; i < runs; i++)); do
             start=$(date +%s.%N)
             bash -c "$command" >/dev/null 2>&1 || true
             end=$(date +%s.%N)
-            times+=("$(echo "$end - $start" | bc -l)")
+            times+=("$(awk -v a="$start" -v b="$end" 'BEGIN { print b - a }')")
         done
-        printf '%s\n' "${times[@]}" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+        # Without hyperfine the CPU time is not measured.
+        printf '%s\n' "${times[@]}" | sort -g |
+            awk '{ v[NR] = $1 } END { print ((NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2), "nan" }'
     fi
 }
 
@@ -104,11 +111,11 @@ reference_load=$(awk '/^load:/ { print $2 }' "$bench_dir/reference.err")
 reference_verify_phase=$(awk '/^verify:/ { print $2 }' "$bench_dir/reference.err")
 
 echo "bench: timing openssl"
-openssl_time=$(median_seconds "$openssl_command")
+read -r openssl_time openssl_cpu < <(time_command "$openssl_command")
 echo "bench: timing the reference"
-reference_time=$(median_seconds "$reference_command")
+read -r reference_time reference_cpu < <(time_command "$reference_command")
 echo "bench: timing sealdesk"
-sealdesk_time=$(median_seconds "$sealdesk_command")
+read -r sealdesk_time sealdesk_cpu < <(time_command "$sealdesk_command")
 
 openssl_rss=$(peak_rss_kb "openssl dgst -sha256 '$chain_file'")
 reference_rss=$(peak_rss_kb "'$reference_verify' '$chain_dir'")
@@ -120,19 +127,24 @@ mem_total=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 
 awk -v n="$n" -v bytes="$chain_bytes" -v runs="$runs" \
     -v ot="$openssl_time" -v rt="$reference_time" -v st="$sealdesk_time" \
+    -v oc="$openssl_cpu" -v rc="$reference_cpu" -v sc="$sealdesk_cpu" \
     -v orss="$openssl_rss" -v rrss="$reference_rss" -v srss="$sealdesk_rss" \
     -v base="$baseline_bytes" -v rload="$reference_load" -v rverify="$reference_verify_phase" \
     -v rexit="$reference_exit" -v sexit="$sealdesk_exit" '
 function mib(kilobytes) { return sprintf("%.1f MiB", kilobytes / 1024) }
+function ratio(a, b) { return (a > 0 && b > 0) ? sprintf("%.2fx", a / b) : "n/a" }
 BEGIN {
-    printf "Chain: %d entries, %.1f MB. Wall time is the median of %d runs after one warm-up run (file in page cache).\n\n", n, bytes / 1e6, runs
-    print "| tool | wall time | peak RSS | time vs openssl | time vs reference | throughput |"
-    print "|---|---|---|---|---|---|"
-    printf "| `openssl dgst -sha256` | %.3f s | %s | 1.00x | %.3fx | %.0f MB/s |\n", ot, mib(orss), ot / rt, bytes / ot / 1e6
-    printf "| reference `verify` (load %s s + verify %s s) | %.3f s | %s | %.2fx | 1.00x | %.0f MB/s |\n", rload, rverify, rt, mib(rrss), rt / ot, bytes / rt / 1e6
-    printf "| `sealdesk verify --format json` | %.3f s | %s | %.2fx | %.3fx (%.1fx faster) | %.0f MB/s |\n", st, mib(srss), st / ot, st / rt, rt / st, bytes / st / 1e6
+    printf "Chain: %d entries, %.1f MB. Wall time is the median of %d runs after one warm-up run (file in page cache); CPU time is the mean user + system time.\n\n", n, bytes / 1e6, runs
+    print "| tool | wall time | CPU time | peak RSS | wall vs openssl | wall vs reference | CPU vs openssl | CPU vs reference | throughput (wall) |"
+    print "|---|---|---|---|---|---|---|---|---|"
+    printf "| `openssl dgst -sha256` | %.3f s | %.3f s | %s | 1.00x | %.3fx | 1.00x | %s | %.0f MB/s |\n", ot, oc, mib(orss), ot / rt, ratio(oc, rc), bytes / ot / 1e6
+    printf "| reference `verify` (load %s s + verify %s s) | %.3f s | %.3f s | %s | %.2fx | 1.00x | %s | 1.00x | %.0f MB/s |\n", rload, rverify, rt, rc, mib(rrss), rt / ot, ratio(rc, oc), bytes / rt / 1e6
+    printf "| `sealdesk verify --format json` | %.3f s | %.3f s | %s | %.2fx | %.3fx (%.1fx faster) | %s | %s (%s less CPU) | %.0f MB/s |\n", st, sc, mib(srss), st / ot, st / rt, rt / st, ratio(sc, oc), ratio(sc, rc), ratio(rc, sc), bytes / st / 1e6
     above = srss * 1024 - base
-    printf "\nsealdesk peak RSS above the 64 MiB baseline: %s bytes per entry (%d bytes in total).\n", (above > 0 ? sprintf("%.1f", above / n) : "none, under the baseline"), above
+    if (above > 0)
+        printf "\nsealdesk peak RSS above the 64 MiB baseline: %.1f bytes per entry (%d bytes in total).\n", above / n, above
+    else
+        printf "\nsealdesk peak RSS above the 64 MiB baseline: none, the peak is under the baseline.\n"
     printf "Exit codes: reference %s, sealdesk %s.\n", rexit, sexit
     print ""
     printf "Targets: sealdesk >= 10x faster than the reference: %s (%.1fx). ", (rt / st >= 10 ? "met" : "NOT met"), rt / st
