@@ -15,7 +15,7 @@ use crate::chain::reader::split_lines;
 use crate::chain::verify::{Engine, LineSource, VerifyKeys};
 
 /// Bytes read per chunk; a line longer than this grows one chunk to fit it.
-const CHUNK: usize = 2 << 20;
+const CHUNK: usize = 1 << 20;
 
 /// Why a chain could not be verified at all.
 #[derive(Debug, thiserror::Error)]
@@ -205,8 +205,8 @@ pub fn verify_file(
         .map_or(2, |n| n.get())
         .clamp(1, 8);
 
-    let (chunk_tx, chunk_rx) = sync_channel::<Chunk>(workers);
-    let (done_tx, done_rx) = sync_channel::<Analysed>(workers * 2);
+    let (chunk_tx, chunk_rx) = sync_channel::<Chunk>(1);
+    let (done_tx, done_rx) = sync_channel::<Analysed>(workers);
     let chunk_rx = Arc::new(Mutex::new(chunk_rx));
     let reader = thread::spawn(move || read_chunks(file, chunk_tx));
     let mut pool = Vec::new();

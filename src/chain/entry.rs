@@ -137,6 +137,10 @@ pub fn entry_field(folded_key: &str) -> Option<usize> {
 pub fn field_of(line: &[u8], member: &Member, fields: &[&str]) -> Option<usize> {
     let raw = &line[member.key.clone()];
     if !member.key_escaped && raw.is_ascii() {
+        // Exact names are the common case: compare lengths first, bytes once.
+        if let Some(i) = fields.iter().position(|f| f.as_bytes() == raw) {
+            return Some(i);
+        }
         return fields
             .iter()
             .position(|f| f.as_bytes().eq_ignore_ascii_case(raw));
@@ -346,15 +350,39 @@ pub fn hex32(bytes: &[u8; 32]) -> String {
     hex::encode(bytes)
 }
 
+/// Hex digit values: 0x80 marks an invalid byte, 0x40 an upper-case digit.
+const HEX_VALUE: [u8; 256] = {
+    let mut table = [0x80u8; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        table[b'A' as usize + i] = 0x40 | (10 + i as u8);
+        i += 1;
+    }
+    table
+};
+
 /// Parses 64 hex digits of either case; the flag is true when any digit is upper case.
 pub fn parse_hex32(text: &str) -> Option<([u8; 32], bool)> {
-    if text.len() != 64 {
+    let bytes: &[u8; 64] = text.as_bytes().try_into().ok()?;
+    let mut out = [0u8; 32];
+    let mut seen = 0u8;
+    // Branch-free: every line carries four such fields.
+    for (i, pair) in bytes.chunks_exact(2).enumerate() {
+        let hi = HEX_VALUE[pair[0] as usize];
+        let lo = HEX_VALUE[pair[1] as usize];
+        seen |= hi | lo;
+        out[i] = (hi & 0x0f) << 4 | (lo & 0x0f);
+    }
+    if seen & 0x80 != 0 {
         return None;
     }
-    let mut out = [0u8; 32];
-    hex::decode_to_slice(text, &mut out).ok()?;
-    let upper = text.bytes().any(|b| b.is_ascii_uppercase());
-    Some((out, upper))
+    Some((out, seen & 0x40 != 0))
 }
 
 /// Writes one sealed line exactly as the reference's `json.Marshal(SealedEntry)`, plus `\n`.
@@ -380,4 +408,23 @@ pub fn append_sealed_line(
     out.extend_from_slice(b"\",\"chain_idx\":");
     out.extend_from_slice(chain_idx.to_string().as_bytes());
     out.extend_from_slice(b"}\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_hex32_cases() {
+        let lower = "5cd2d102d7e912e8ce54230e42e75a4357ccff17757dd2f08b617d4e6b4fce7f";
+        let (bytes, upper) = parse_hex32(lower).unwrap();
+        assert_eq!(hex::encode(bytes), lower);
+        assert!(!upper);
+        let (bytes2, upper2) = parse_hex32(&lower.to_uppercase()).unwrap();
+        assert_eq!(bytes, bytes2);
+        assert!(upper2);
+        assert!(parse_hex32(&lower[..63]).is_none());
+        assert!(parse_hex32(&format!("{}g", &lower[..63])).is_none());
+        assert!(parse_hex32(&format!("{}\u{e9}", &lower[..62])).is_none());
+    }
 }

@@ -173,14 +173,19 @@ impl<'a> Cursor<'a> {
         let mut escaped = false;
         loop {
             let rest = &self.bytes[self.pos..];
-            // Fast skip over ordinary bytes.
-            let run = rest
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-                .ok_or_else(|| {
-                    self.pos = self.bytes.len();
-                    ScanError::Incomplete
-                })?;
+            // Fast skip over ordinary bytes: find the next quote or backslash
+            // with SIMD, then check the skipped run for control bytes in a
+            // loop the compiler vectorises.
+            let stop = memchr::memchr2(b'"', b'\\', rest).unwrap_or(rest.len());
+            let has_control = rest[..stop].iter().fold(false, |acc, &b| acc | (b < 0x20));
+            let run = if has_control {
+                rest[..stop].iter().position(|&b| b < 0x20).unwrap_or(stop)
+            } else if stop == rest.len() {
+                self.pos = self.bytes.len();
+                return Err(ScanError::Incomplete);
+            } else {
+                stop
+            };
             self.pos += run;
             match self.bytes[self.pos] {
                 b'"' => {
@@ -698,7 +703,7 @@ mod tests {
             (b"{\"a\":01}", 6),
             (b"{\"a\":\"\x01\"}", 6),
             (b"{\"a\":\"\\x\"}", 7),
-            (b"{\"a\":[1,]}", 9),
+            (b"{\"a\":[1,]}", 8),
             (b"{\"a\":nul}", 8),
         ] {
             match scan(text).0 {
