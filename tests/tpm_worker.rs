@@ -343,3 +343,28 @@ fn latency_report() {
         drop(connect(&swtpm));
     });
 }
+
+#[test]
+fn dropped_handle_flushes_keys() {
+    let swtpm = Swtpm::start();
+    let tpm = connect(&swtpm);
+    tpm.signing_public().expect("signing key");
+    tpm.ak_public().expect("AK");
+    let clone = tpm.clone();
+    drop(tpm);
+    clone.sign([5; 32]).expect("sign through a clone");
+    drop(clone);
+
+    let output = std::process::Command::new("tpm2_getcap")
+        .arg("handles-transient")
+        .env("TPM2TOOLS_TCTI", swtpm.tcti())
+        .env("TSS2_LOG", "all+none")
+        .output()
+        .expect("run tpm2_getcap");
+    assert!(output.status.success(), "tpm2_getcap failed: {output:?}");
+    let listing = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        !listing.contains("0x80"),
+        "transient objects left loaded: {listing}"
+    );
+}

@@ -6,7 +6,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
-use std::sync::Once;
+use std::sync::{Arc, Once};
 use std::thread;
 
 use p256::ecdsa::VerifyingKey;
@@ -73,13 +73,31 @@ enum Request {
 
 /// A cloneable handle to the TPM worker thread.
 ///
-/// The worker thread ends when the last handle is dropped, after flushing its keys.
+/// Dropping the last handle ends the worker thread and waits until it has flushed its keys
+/// and closed the connection.
 /// Blocking methods must not run on an async runtime thread: call them through
 /// `tokio::task::spawn_blocking`, or use the `_async` variants.
 #[derive(Clone)]
 pub struct TpmHandle {
+    // Declared before `_worker_thread`, so the last handle closes the channel before it joins.
     requests: mpsc::Sender<Request>,
     tcti: TctiSelection,
+    /// Only dropped: the last handle's drop joins the worker thread.
+    _worker_thread: Arc<WorkerThread>,
+}
+
+/// Joins the worker thread when the last handle is dropped, so the keys are flushed
+/// and the connection is closed once the drop returns.
+struct WorkerThread(Option<thread::JoinHandle<()>>);
+
+impl Drop for WorkerThread {
+    fn drop(&mut self) {
+        if let Some(thread) = self.0.take() {
+            if thread.join().is_err() {
+                error!("the TPM worker thread panicked");
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for TpmHandle {
@@ -112,15 +130,21 @@ impl TpmHandle {
         let (requests, request_receiver) = mpsc::channel();
         let (ready_sender, ready_receiver) = mpsc::sync_channel(1);
         let worker_tcti = tcti.clone();
-        thread::Builder::new()
+        let thread = thread::Builder::new()
             .name("tpm-worker".into())
             .spawn(move || run_worker(worker_tcti, request_receiver, ready_sender))
             .map_err(|error| TpmError::WorkerStart {
                 message: error.to_string(),
             })?;
+        let thread = Arc::new(WorkerThread(Some(thread)));
 
+        // On failure the worker thread has already returned, so dropping `thread` joins at once.
         match ready_receiver.recv() {
-            Ok(Ok(())) => Ok(TpmHandle { requests, tcti }),
+            Ok(Ok(())) => Ok(TpmHandle {
+                requests,
+                tcti,
+                _worker_thread: thread,
+            }),
             Ok(Err(error)) => Err(error),
             Err(_) => Err(TpmError::WorkerStopped),
         }
