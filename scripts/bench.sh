@@ -87,9 +87,9 @@ time_command() {
             end=$(date +%s.%N)
             times+=("$(awk -v a="$start" -v b="$end" 'BEGIN { print b - a }')")
         done
-        # Without hyperfine the CPU time is not measured.
+        # Without hyperfine the CPU time is not measured and is printed as 0.
         printf '%s\n' "${times[@]}" | sort -g |
-            awk '{ v[NR] = $1 } END { print ((NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2), "nan" }'
+            awk '{ v[NR] = $1 } END { print ((NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2), 0 }'
     fi
 }
 
