@@ -10,6 +10,10 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+# Non-login shells (CI, cron) often lack the PATH entry that rustup adds to ~/.profile.
+if ! command -v cargo >/dev/null && [[ -x $HOME/.cargo/bin/cargo ]]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi
 repo=$(pwd)
 
 n=${N:-1000000}

@@ -35,13 +35,13 @@ else
     echo "setup: Debian packages present: ${packages[*]}"
 fi
 
-# Rust comes from rustup, which this script does not download.
+# Rust comes from rustup, which this script does not download. The calling
+# scripts add ~/.cargo/bin to their own PATH, and so does this check.
+if ! command -v cargo >/dev/null && [[ -x $HOME/.cargo/bin/cargo ]]; then
+    PATH="$HOME/.cargo/bin:$PATH"
+fi
 if ! command -v cargo >/dev/null; then
-    if [[ -x "$HOME/.cargo/bin/cargo" ]]; then
-        echo "setup: error: cargo is in $HOME/.cargo/bin but not on PATH; run: export PATH=\"\$HOME/.cargo/bin:\$PATH\"" >&2
-    else
-        echo "setup: error: cargo not found; install Rust 1.85 or newer (https://rustup.rs) and put cargo on PATH" >&2
-    fi
+    echo "setup: error: cargo not found on PATH or in $HOME/.cargo/bin; install Rust 1.85 or newer with rustup (https://rustup.rs)" >&2
     exit 1
 fi
 echo "setup: $(cargo --version)"
