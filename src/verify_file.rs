@@ -117,18 +117,12 @@ fn read_chunks(mut file: File, tx: SyncSender<Chunk>) -> io::Result<()> {
     let mut eof = false;
     while !eof {
         let mut buf = std::mem::take(&mut carry);
-        let start = buf.len();
-        buf.resize(start + CHUNK, 0);
-        let mut filled = start;
-        while filled < buf.len() {
-            let n = file.read(&mut buf[filled..])?;
-            if n == 0 {
-                eof = true;
-                break;
-            }
-            filled += n;
+        buf.reserve(CHUNK);
+        // read_to_end appends without zero-filling the buffer first.
+        let n = (&mut file).take(CHUNK as u64).read_to_end(&mut buf)?;
+        if n < CHUNK {
+            eof = true;
         }
-        buf.truncate(filled);
         if !eof {
             match memchr::memrchr(b'\n', &buf) {
                 Some(nl) => carry.extend_from_slice(&buf[nl + 1..]),

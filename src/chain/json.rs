@@ -119,6 +119,8 @@ pub struct Scanner {
     key_arena: Vec<u8>,
     /// Ranges into `key_arena`, one per key of the open objects.
     key_ranges: Vec<Range<usize>>,
+    /// A 64-bit hash of each folded key in `key_ranges`, to skip most byte comparisons.
+    key_hashes: Vec<u64>,
     /// For each open object: the first index into `key_ranges`, and a hash
     /// set once the object has many keys.
     frames: Vec<KeyFrame>,
@@ -280,6 +282,7 @@ impl Scanner {
         out.clear();
         self.key_arena.clear();
         self.key_ranges.clear();
+        self.key_hashes.clear();
         self.frames.clear();
         self.stack.clear();
 
@@ -430,6 +433,7 @@ impl Scanner {
                 self.key_arena.truncate(r.start);
             }
             self.key_ranges.truncate(frame.first);
+            self.key_hashes.truncate(frame.first);
         }
     }
 
@@ -465,6 +469,10 @@ impl Scanner {
         let first = frame.first;
         let count = self.key_ranges.len() - first;
         let name = &self.key_arena[folded.clone()];
+        // FNV-1a over the folded key.
+        let name_hash = name.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
         let seen = if let Some(set) = frame.set.as_mut() {
             !set.insert(name.to_vec())
         } else if count >= PAIRWISE_KEY_LIMIT {
@@ -478,7 +486,8 @@ impl Scanner {
         } else {
             self.key_ranges[first..]
                 .iter()
-                .any(|r| &self.key_arena[r.clone()] == name)
+                .zip(&self.key_hashes[first..])
+                .any(|(r, &h)| h == name_hash && &self.key_arena[r.clone()] == name)
         };
         // Each folded name is reported once per object.
         if seen && !frame.reported.iter().any(|r| r == name) {
@@ -490,6 +499,7 @@ impl Scanner {
             });
         }
         self.key_ranges.push(folded);
+        self.key_hashes.push(name_hash);
         is_entry
     }
 

@@ -474,7 +474,12 @@ impl Engine {
         let prefixes = &self.prefixes;
         self.names
             .insert_unique(p, index, |&i| prefixes[i as usize]);
-        if let Some(waiting) = self.unresolved.remove(&facts.name) {
+        let waiting = if self.unresolved.is_empty() {
+            None
+        } else {
+            self.unresolved.remove(&facts.name)
+        };
+        if let Some(waiting) = waiting {
             for fi in waiting {
                 if let Some(f) = self.findings.get_mut(fi) {
                     f.message = format!(
