@@ -18,6 +18,9 @@ pub struct Cli {
     pub path: Option<PathBuf>,
     #[command(flatten)]
     pub keys: KeyArgs,
+    /// TCTI of the TPM that the view's seal form, PCR pane and quote pane use (default: SEALDESK_TCTI, TPM2TOOLS_TCTI, TCTI, then device:/dev/tpmrm0).
+    #[arg(long, value_name = "TCTI")]
+    pub tcti: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -145,6 +148,9 @@ pub struct QuoteArgs {
 pub struct OpenArgs {
     /// Chain file, or a directory holding decisions_sealed.jsonl.
     pub path: PathBuf,
+    /// TCTI of the TPM that the view's seal form, PCR pane and quote pane use (default: SEALDESK_TCTI, TPM2TOOLS_TCTI, TCTI, then device:/dev/tpmrm0).
+    #[arg(long, value_name = "TCTI")]
+    pub tcti: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use crate::cli::KeyArgs;
 
-pub fn run(path: &Path, keys: &KeyArgs) -> u8 {
-    crate::tui::run(path, keys)
+/// Opens the view on `path`; `tcti` is the `--tcti` value, if any.
+pub fn run(path: &Path, keys: &KeyArgs, tcti: Option<&str>) -> u8 {
+    crate::tui::run(path, keys, tcti)
 }

@@ -16,7 +16,7 @@ use crate::chain::line::printable;
 use crate::cli::{Format, KeyArgs, QuoteArgs};
 use crate::seal::anchor::{self, Anchor, ANCHOR_LIMIT};
 use crate::seal::{ChainLock, ChainSnapshot};
-use crate::tpm::{resolve_tcti, TpmHandle};
+use crate::tpm::{resolve_tcti, TctiSelection, TpmHandle};
 use crate::verify_file::resolve_chain_path;
 
 use super::keys::{load_keys, AK_FILE};
@@ -54,21 +54,50 @@ pub fn run(args: &QuoteArgs, key_args: &KeyArgs) -> u8 {
     }
 }
 
-fn chain_dir(chain_file: &Path) -> PathBuf {
+/// Returns the directory of the chain file, `.` for a bare file name.
+pub fn chain_dir(chain_file: &Path) -> PathBuf {
     match chain_file.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     }
 }
 
-fn quote(args: &QuoteArgs, key_args: &KeyArgs) -> Result<u8, String> {
-    let chain_file = resolve_chain_path(&args.path).map_err(|e| e.to_string())?;
-    let dir = chain_dir(&chain_file);
-    let keys = load_keys(key_args, &chain_file)?;
+/// A quote taken, verified offline and compared with the chain.
+pub struct QuoteOutcome {
+    pub check: crate::attest::QuoteCheck,
+    pub record: QuoteRecord,
+    pub relation: Anchor,
+    /// Attestation key, anchor and rollback findings.
+    pub findings: Vec<Finding>,
+    pub chain: ChainSnapshot,
+    /// The marshalled TPMS_ATTEST.
+    pub attest: Vec<u8>,
+    /// The marshalled TPMT_SIGNATURE.
+    pub signature: Vec<u8>,
+    pub pcrs: Vec<[u8; 32]>,
+    pub nonce: [u8; 32],
+    pub ak: p256::ecdsa::VerifyingKey,
+}
 
-    let _lock =
-        ChainLock::acquire_for_reading(&chain_file, LOCK_TIMEOUT).map_err(|e| e.to_string())?;
-    let tcti = resolve_tcti(args.tpm.tcti.as_deref());
+impl QuoteOutcome {
+    /// True when the quote verifies and no finding is an error.
+    pub fn is_valid(&self) -> bool {
+        self.check.is_valid() && !self.findings.iter().any(|f| f.severity == Severity::Error)
+    }
+}
+
+/// Quotes PCR `pcr` of the TPM at `tcti` with a fresh nonce, verifies the quote, compares
+/// it with the chain and, when the quote verifies, appends it to [`QUOTES_FILE`].
+///
+/// The caller holds the chain's lock, so that no seal runs between the quote and the
+/// chain read.
+pub fn take_quote(
+    chain_file: &Path,
+    keys: crate::chain::verify::VerifyKeys,
+    tcti: TctiSelection,
+    pcr: u8,
+) -> Result<QuoteOutcome, String> {
+    let dir = chain_dir(chain_file);
     let tpm = TpmHandle::connect(tcti).map_err(|e| e.to_string())?;
     let tcti_text = tpm.tcti().tcti.clone();
     let tpm_error = |step: &str, e: crate::tpm::TpmError| {
@@ -79,12 +108,10 @@ fn quote(args: &QuoteArgs, key_args: &KeyArgs) -> Result<u8, String> {
     let ak = tpm
         .ak_public()
         .map_err(|e| tpm_error("attestation key creation", e))?;
-    let (attest, signature, pcrs) = tpm
-        .quote(args.tpm.pcr, nonce)
-        .map_err(|e| tpm_error("quote", e))?;
+    let (attest, signature, pcrs) = tpm.quote(pcr, nonce).map_err(|e| tpm_error("quote", e))?;
     drop(tpm);
 
-    let selection = [u32::from(args.tpm.pcr)];
+    let selection = [u32::from(pcr)];
     let check = verify_quote(
         &ak,
         &attest,
@@ -109,26 +136,22 @@ fn quote(args: &QuoteArgs, key_args: &KeyArgs) -> Result<u8, String> {
         }
     }
 
-    let chain = ChainSnapshot::load(&chain_file, keys).map_err(|e| e.to_string())?;
+    let chain = ChainSnapshot::load(chain_file, keys).map_err(|e| e.to_string())?;
     let relation = anchor::compare(&pcr_value, &chain);
     findings.extend(anchor::finding(
-        &relation,
-        &pcr_value,
-        args.tpm.pcr,
-        &chain,
-        "a quote",
+        &relation, &pcr_value, pcr, &chain, "a quote",
     ));
 
     let clock = check.clock_info();
     let record = QuoteRecord {
         time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
         nonce: hex::encode(nonce),
-        pcr: args.tpm.pcr,
+        pcr,
         pcr_value: hex32(&pcr_value),
         clock: clock.map_or(0, |c| c.clock),
         reset_count: clock.map_or(0, |c| c.reset_count),
         restart_count: clock.map_or(0, |c| c.restart_count),
-        ak_fingerprint: ak_fingerprint.clone(),
+        ak_fingerprint,
     };
     if check.is_valid() {
         let quotes_file = dir.join(QUOTES_FILE);
@@ -136,12 +159,49 @@ fn quote(args: &QuoteArgs, key_args: &KeyArgs) -> Result<u8, String> {
         findings.extend(rollback_findings(&earlier, &record, &relation, &chain));
         append_quote_log(&quotes_file, &record)?;
     }
+    Ok(QuoteOutcome {
+        check,
+        record,
+        relation,
+        findings,
+        chain,
+        attest,
+        signature,
+        pcrs,
+        nonce,
+        ak,
+    })
+}
+
+fn quote(args: &QuoteArgs, key_args: &KeyArgs) -> Result<u8, String> {
+    let chain_file = resolve_chain_path(&args.path).map_err(|e| e.to_string())?;
+    let keys = load_keys(key_args, &chain_file)?;
+
+    let _lock =
+        ChainLock::acquire_for_reading(&chain_file, LOCK_TIMEOUT).map_err(|e| e.to_string())?;
+    let tcti = resolve_tcti(args.tpm.tcti.as_deref());
+    let outcome = take_quote(&chain_file, keys, tcti, args.tpm.pcr)?;
 
     if let Some(out) = &args.out {
-        write_out_files(out, &attest, &signature, &pcrs, &nonce, &ak)?;
+        write_out_files(
+            out,
+            &outcome.attest,
+            &outcome.signature,
+            &outcome.pcrs,
+            &outcome.nonce,
+            &outcome.ak,
+        )?;
     }
 
-    let valid = check.is_valid() && !findings.iter().any(|f| f.severity == Severity::Error);
+    let valid = outcome.is_valid();
+    let QuoteOutcome {
+        check,
+        record,
+        relation,
+        findings,
+        chain,
+        ..
+    } = &outcome;
     match args.format {
         Format::Json => {
             let checks: serde_json::Map<String, serde_json::Value> = check
@@ -161,7 +221,7 @@ fn quote(args: &QuoteArgs, key_args: &KeyArgs) -> Result<u8, String> {
             });
             println!("{value:#}");
         }
-        Format::Text => print_text(&check, &record, &relation, &findings, &chain, valid),
+        Format::Text => print_text(check, record, relation, findings, chain, valid),
     }
     Ok(if valid { 0 } else { 1 })
 }
@@ -206,7 +266,8 @@ fn print_text(
     }
 }
 
-fn read_quote_log(path: &Path) -> Result<Vec<QuoteRecord>, String> {
+/// Reads the records of [`QUOTES_FILE`] at `path`; a missing file has none.
+pub fn read_quote_log(path: &Path) -> Result<Vec<QuoteRecord>, String> {
     match std::fs::read_to_string(path) {
         // Lines that do not parse (a torn last line) are skipped: they hold no usable quote.
         Ok(text) => Ok(text
@@ -280,7 +341,8 @@ pub fn rollback_findings(
     findings
 }
 
-fn write_out_files(
+/// Writes the files `tpm2_checkquote` reads into `out`, creating it when missing.
+pub fn write_out_files(
     out: &Path,
     attest: &[u8],
     signature: &[u8],

@@ -21,6 +21,7 @@ pub fn run(args: &SealArgs, key_args: &KeyArgs) -> u8 {
     };
     let entry = NewEntry {
         id: args.id.clone(),
+        timestamp: None,
         action: args.action.clone(),
         decision: args.decision.clone(),
         reason: args.reason.clone(),

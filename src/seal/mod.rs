@@ -34,6 +34,9 @@ pub use snapshot::{ChainSnapshot, EntryInfo};
 pub struct NewEntry {
     /// `id`; `DEC-<unix nanoseconds>` when `None`, as the reference logger names entries.
     pub id: Option<String>,
+    /// `timestamp`; the time of sealing when `None`. A caller that showed the entry
+    /// before sealing passes the time it showed.
+    pub timestamp: Option<GoTime>,
     pub action: String,
     pub decision: String,
     pub reason: String,
@@ -220,7 +223,7 @@ pub fn seal(
         _ => head.as_ref().and_then(|h| h.pcr).unwrap_or(ZERO32),
     };
 
-    let timestamp = GoTime::now_local();
+    let timestamp = entry.timestamp.unwrap_or_else(GoTime::now_local);
     let id = entry
         .id
         .clone()

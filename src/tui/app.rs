@@ -11,9 +11,14 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use crate::chain::finding::{FindingKind, Severity};
 use crate::chain::report::Report;
 
+use super::form::{FormContext, FormOutcome, SealForm};
 use super::keys::{action_for, Action};
 use super::query::Query;
 use super::rows::Row;
+use super::tpm_panel::{
+    default_export_dir, Export, HistoryLine, Probe, QuoteView, SealFailure, SealedInfo, TpmJob,
+    TpmSettings, TpmStatus, TpmView,
+};
 use super::worker::Update;
 
 /// Rows scrolled per mouse wheel step.
@@ -25,12 +30,29 @@ pub enum Msg {
     Key(KeyEvent),
     WheelDown,
     WheelUp,
-    Resize { width: u16, height: u16 },
+    Resize {
+        width: u16,
+        height: u16,
+    },
     Worker(Update),
-    Rows { generation: u64, rows: Vec<Row> },
-    QueryDone { id: u64, matches: Vec<u64> },
-    LineFound { line: u64, index: Option<u64> },
+    Rows {
+        generation: u64,
+        rows: Vec<Row>,
+    },
+    QueryDone {
+        id: u64,
+        matches: Vec<u64>,
+    },
+    LineFound {
+        line: u64,
+        index: Option<u64>,
+    },
     Tick,
+    /// The TPM, the chain head and the quote log as a probe found them.
+    TpmProbed(Box<Probe>),
+    SealDone(Result<SealedInfo, SealFailure>),
+    QuoteDone(Box<Result<(QuoteView, Vec<HistoryLine>), String>>),
+    Exported(Result<Export, String>),
 }
 
 /// Work the state requests; the event loop runs it on blocking threads.
@@ -65,6 +87,7 @@ pub enum PromptKind {
     GoTo,
     Action,
     Operator,
+    ExportDir,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +95,16 @@ pub enum Overlay {
     None,
     Help,
     Findings { selected: usize },
+    Pcr,
+    Quote,
+}
+
+/// A one-off failure that needs reading: what happened and what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Popup {
+    pub title: String,
+    pub message: String,
+    pub advice: String,
 }
 
 /// Verification state as the view shows it.
@@ -125,6 +158,17 @@ pub struct App {
     pub notice: Option<String>,
     pub quit: bool,
     jobs: Vec<Job>,
+    /// The TPM, the PCR pane and the quote pane.
+    pub tpm: TpmView,
+    /// The seal form; it keeps what was typed while closed, until an entry is sealed.
+    pub form: SealForm,
+    pub form_open: bool,
+    pub popup: Option<Popup>,
+    /// Frame of the spinner shown while a TPM job runs.
+    pub spinner: usize,
+    /// The entry just sealed, selected once the follower reports it.
+    select_after_seal: Option<u64>,
+    tpm_jobs: Vec<TpmJob>,
 }
 
 /// Heights of the entry table (header included) and the detail pane for a terminal height.
@@ -171,6 +215,74 @@ impl App {
             notice: None,
             quit: false,
             jobs: Vec::new(),
+            tpm: TpmView::new(TpmSettings::new(None, &crate::cli::KeyArgs::default())),
+            form: SealForm::new(super::form::login_name()),
+            form_open: false,
+            popup: None,
+            spinner: 0,
+            select_after_seal: None,
+            tpm_jobs: Vec::new(),
+        }
+    }
+
+    /// Sets where the TPM is and which keys verify, and queues the first probe.
+    pub fn with_tpm(mut self, settings: TpmSettings) -> App {
+        self.tpm = TpmView::new(settings);
+        self.request_probe();
+        self
+    }
+
+    /// Takes the TPM jobs queued by updates.
+    pub fn take_tpm_jobs(&mut self) -> Vec<TpmJob> {
+        std::mem::take(&mut self.tpm_jobs)
+    }
+
+    /// Queues a probe of the TPM and the chain, or marks one due after the running one.
+    pub fn request_probe(&mut self) {
+        if self.tpm.probe_running {
+            self.tpm.probe_pending = true;
+        } else {
+            self.tpm.probe_running = true;
+            self.tpm_jobs.push(TpmJob::Probe);
+        }
+    }
+
+    /// The mode a seal would use now, in a word or two for the status line:
+    /// software only when chosen in the form, never as a fallback.
+    pub fn sealing_mode(&self) -> &'static str {
+        if self.form.mode == super::form::SealModeChoice::Software {
+            return "software";
+        }
+        match &self.tpm.status {
+            TpmStatus::Checking => "TPM?",
+            TpmStatus::Ready(_) => "TPM",
+            TpmStatus::Unreachable(_) | TpmStatus::NotBuilt => "no TPM",
+        }
+    }
+
+    /// What validation of the seal form needs from the view's state.
+    pub fn form_context(&self) -> FormContext {
+        let pcr = self.tpm.settings.pcr;
+        let tpm_unavailable = match &self.tpm.status {
+            TpmStatus::Unreachable(e) => Some(e.clone()),
+            TpmStatus::NotBuilt => Some("this sealdesk was built without TPM support".to_owned()),
+            _ => None,
+        };
+        let new_segment_needed = match &self.tpm.status {
+            TpmStatus::Ready(facts) if facts.verdict.needs_new_segment() => Some(format!(
+                "needed: the TPM's PCR {pcr} is not at the head's pcr_value ({}), for example because software entries were never extended into this TPM, so a TPM seal resets PCR {pcr} and starts a new segment",
+                facts.verdict.short()
+            )),
+            _ => None,
+        };
+        let head_broken = self.offsets.len().checked_sub(1).and_then(|head| {
+            (self.worst.get(&(head as u64)) == Some(&Severity::Error))
+                .then(|| format!("needed: the head (entry {head}) has error findings"))
+        });
+        FormContext {
+            tpm_unavailable,
+            new_segment_needed,
+            head_broken,
         }
     }
 
@@ -242,9 +354,160 @@ impl App {
                 Some(i) => self.jump_to(i),
                 None => self.notice = Some(format!("no entry starts on line {line}")),
             },
-            Msg::Tick => {}
+            Msg::Tick => {
+                if self.form.sealing || self.tpm.probe_running || self.tpm.quote.running {
+                    self.spinner = self.spinner.wrapping_add(1);
+                }
+            }
+            Msg::TpmProbed(probe) => self.on_probe(*probe),
+            Msg::SealDone(result) => self.on_sealed(result),
+            Msg::QuoteDone(result) => {
+                self.tpm.quote.running = false;
+                match *result {
+                    Ok((view, history)) => {
+                        self.tpm.quote.last = Some(view);
+                        self.tpm.quote.error = None;
+                        self.tpm.quote.export = None;
+                        self.tpm.history = history;
+                    }
+                    Err(e) => self.tpm.quote.error = Some(e),
+                }
+            }
+            Msg::Exported(result) => self.tpm.quote.export = Some(result),
         }
         self.ensure_visible();
+    }
+
+    fn on_probe(&mut self, probe: Probe) {
+        self.tpm.probe_running = false;
+        self.tpm.apply(probe);
+        if self.tpm.probe_pending {
+            self.tpm.probe_pending = false;
+            self.request_probe();
+        }
+    }
+
+    fn on_sealed(&mut self, result: Result<SealedInfo, SealFailure>) {
+        self.form.sealing = false;
+        match result {
+            Ok(info) => {
+                let mut text = format!(
+                    "sealed entry {} ({}) in {} mode",
+                    info.index,
+                    info.id,
+                    info.mode.as_str()
+                );
+                for note in &info.notes {
+                    text.push_str("; ");
+                    text.push_str(note);
+                }
+                self.notice = Some(text);
+                self.form.clear_after_seal();
+                self.form_open = false;
+                self.select_after_seal = Some(info.index);
+                self.select_sealed();
+            }
+            Err(failure) => {
+                if failure.stale_preview {
+                    self.preview_form();
+                } else {
+                    self.form.preview = None;
+                }
+                self.popup = Some(Popup {
+                    title: failure.title,
+                    message: failure.message,
+                    advice: failure.advice,
+                });
+            }
+        }
+        self.request_probe();
+    }
+
+    /// Selects the entry just sealed once the view has it.
+    fn select_sealed(&mut self) {
+        if let Some(index) = self.select_after_seal {
+            if index < self.offsets.len() as u64 {
+                self.select_after_seal = None;
+                self.jump_to(index);
+            }
+        }
+    }
+
+    /// Validates the form and builds the preview; on failure the messages stay beside the fields.
+    fn preview_form(&mut self) {
+        let context = self.form_context();
+        if !self.form.validate(&context) {
+            self.form.preview = None;
+            return;
+        }
+        if !matches!(self.verification, Verification::Done) {
+            self.form.notice =
+                Some("the chain is still being verified; preview again when it is done".to_owned());
+            return;
+        }
+        let head = self.offsets.len().checked_sub(1);
+        let previous = match (head, self.report.as_ref().and_then(|r| r.head.as_ref())) {
+            (None, _) => None,
+            (Some(index), Some(h)) if h.index == index as u64 => Some(h.hash.clone()),
+            (Some(index), _) => {
+                self.form.notice = Some(format!(
+                    "the hash of the head (entry {index}) is unknown; sealing is not possible until verification reads it"
+                ));
+                return;
+            }
+        };
+        match self.form.build_preview(
+            previous.as_deref(),
+            crate::chain::gotime::GoTime::now_local(),
+        ) {
+            Ok(preview) => self.form.preview = Some(preview),
+            Err(e) => self.form.notice = Some(e),
+        }
+    }
+
+    fn on_form_key(&mut self, key: KeyEvent) {
+        match self.form.on_key(key) {
+            FormOutcome::Stay => {}
+            FormOutcome::Close => self.form_open = false,
+            FormOutcome::Preview => self.preview_form(),
+            FormOutcome::Seal => {
+                if let Some(preview) = self.form.preview.clone() {
+                    self.form.sealing = true;
+                    self.tpm_jobs.push(TpmJob::Seal {
+                        options: crate::seal::SealOptions {
+                            pcr: self.tpm.settings.pcr,
+                            new_segment: preview.new_segment,
+                            force: preview.force,
+                            lock_timeout: std::time::Duration::from_secs(10),
+                        },
+                        preview: Box::new(preview),
+                    });
+                }
+            }
+        }
+    }
+
+    fn on_pane_key(&mut self, key: KeyEvent, pane: Overlay) {
+        match (pane, key.code) {
+            (_, KeyCode::Esc | KeyCode::Char('q')) => self.overlay = Overlay::None,
+            (Overlay::Pcr, KeyCode::Char('P')) | (Overlay::Quote, KeyCode::Char('Q')) => {
+                self.overlay = Overlay::None
+            }
+            (Overlay::Pcr, KeyCode::Char('r')) => self.request_probe(),
+            (Overlay::Quote, KeyCode::Char('t') | KeyCode::Enter) if !self.tpm.quote.running => {
+                self.tpm.quote.running = true;
+                self.tpm_jobs.push(TpmJob::Quote);
+            }
+            (Overlay::Quote, KeyCode::Char('e')) => {
+                if self.tpm.quote.last.is_some() {
+                    let dir = default_export_dir(&self.path);
+                    self.prompt = Some((PromptKind::ExportDir, dir.display().to_string()));
+                } else {
+                    self.notice = Some("take a quote first (t)".to_owned());
+                }
+            }
+            _ => {}
+        }
     }
 
     fn on_worker(&mut self, update: Update) {
@@ -307,6 +570,8 @@ impl App {
                 if self.follow {
                     self.selected = self.shown_len().saturating_sub(1);
                 }
+                self.select_sealed();
+                self.request_probe();
             }
             Update::FileEvent { at, text } => self.last_event = Some((at, text)),
             Update::PendingTail { len } => self.pending_tail = len,
@@ -336,6 +601,12 @@ impl App {
 
     fn on_key(&mut self, key: KeyEvent) {
         self.notice = None;
+        if self.popup.is_some() {
+            if matches!(key.code, KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q')) {
+                self.popup = None;
+            }
+            return;
+        }
         if let Some((kind, text)) = self.prompt.as_mut() {
             match key.code {
                 KeyCode::Esc => self.prompt = None,
@@ -355,7 +626,15 @@ impl App {
             }
             return;
         }
+        if self.form_open {
+            self.on_form_key(key);
+            return;
+        }
         match self.overlay {
+            Overlay::Pcr | Overlay::Quote => {
+                self.on_pane_key(key, self.overlay);
+                return;
+            }
             Overlay::Help => {
                 if matches!(
                     key.code,
@@ -470,6 +749,15 @@ impl App {
                 };
             }
             Action::Help => self.overlay = Overlay::Help,
+            Action::SealForm => {
+                self.form_open = true;
+                self.form.errors.clear();
+            }
+            Action::PcrPane => {
+                self.overlay = Overlay::Pcr;
+                self.request_probe();
+            }
+            Action::QuotePane => self.overlay = Overlay::Quote,
         }
     }
 
@@ -488,6 +776,19 @@ impl App {
             PromptKind::Operator => {
                 self.query.operator = optional(text);
                 self.start_query();
+            }
+            PromptKind::ExportDir => {
+                let files = self.tpm.quote.last.as_ref().map(|q| Arc::clone(&q.files));
+                match (text.is_empty(), files) {
+                    (false, Some(files)) => self.tpm_jobs.push(TpmJob::Export {
+                        dir: PathBuf::from(text),
+                        files,
+                    }),
+                    (true, _) => {
+                        self.notice = Some("no directory given; nothing exported".to_owned())
+                    }
+                    (false, None) => self.notice = Some("take a quote first (t)".to_owned()),
+                }
             }
             PromptKind::GoTo => {
                 if let Some(line) = text.strip_prefix(['l', 'L']) {

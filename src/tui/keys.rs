@@ -25,6 +25,9 @@ pub enum Action {
     ToggleTime,
     Follow,
     Help,
+    SealForm,
+    PcrPane,
+    QuotePane,
 }
 
 /// One binding: the keys, how the help screen names them, and what they do.
@@ -145,6 +148,24 @@ pub const BINDINGS: &[Binding] = &[
         label: "F",
         action: Action::Follow,
         help: "follow the end of the file",
+    },
+    Binding {
+        keys: &[KeyCode::Char('S')],
+        label: "S",
+        action: Action::SealForm,
+        help: "seal a decision (form, then preview)",
+    },
+    Binding {
+        keys: &[KeyCode::Char('P')],
+        label: "P",
+        action: Action::PcrPane,
+        help: "PCR pane: the TPM's PCR and the head",
+    },
+    Binding {
+        keys: &[KeyCode::Char('Q')],
+        label: "Q",
+        action: Action::QuotePane,
+        help: "quote pane: t quotes, e exports",
     },
     Binding {
         keys: &[KeyCode::Char('?')],

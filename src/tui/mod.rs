@@ -6,11 +6,13 @@
 //! [`app::App::update`]; drawing ([`view`]) takes `&App` and does no I/O.
 
 pub mod app;
+pub mod form;
 pub mod keys;
 pub mod query;
 pub mod rows;
 pub mod sanitize;
 pub mod terminal;
+pub mod tpm_panel;
 pub mod view;
 pub mod worker;
 
@@ -64,8 +66,10 @@ fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
     Some(guard)
 }
 
-/// Opens the view on the chain at `path`; returns the exit code.
-pub fn run(path: &Path, keys: &KeyArgs) -> u8 {
+/// Opens the view on the chain at `path`; returns the exit code. `tcti` is the
+/// `--tcti` value, if any.
+pub fn run(path: &Path, keys: &KeyArgs, tcti: Option<&str>) -> u8 {
+    let settings = tpm_panel::TpmSettings::new(tcti, keys);
     let path = match resolve_chain_path(path) {
         Ok(p) => p,
         Err(e) => {
@@ -73,7 +77,7 @@ pub fn run(path: &Path, keys: &KeyArgs) -> u8 {
             return 2;
         }
     };
-    let keys = match load_keys(keys, &path) {
+    let verify_keys = match load_keys(keys, &path) {
         Ok(k) => k,
         Err(e) => {
             eprintln!("sealdesk: {}", printable(&e));
@@ -93,7 +97,7 @@ pub fn run(path: &Path, keys: &KeyArgs) -> u8 {
         }
     };
     tracing::info!(path = %path.display(), "opening the view");
-    let result = runtime.block_on(event_loop(path, keys));
+    let result = runtime.block_on(event_loop(path, verify_keys, settings));
     runtime.shutdown_timeout(Duration::from_millis(200));
     match result {
         Ok(()) => 0,
@@ -104,12 +108,16 @@ pub fn run(path: &Path, keys: &KeyArgs) -> u8 {
     }
 }
 
-async fn event_loop(path: PathBuf, keys: crate::chain::verify::VerifyKeys) -> std::io::Result<()> {
+async fn event_loop(
+    path: PathBuf,
+    keys: crate::chain::verify::VerifyKeys,
+    settings: tpm_panel::TpmSettings,
+) -> std::io::Result<()> {
     let mut tui = Tui::enter(TICK)?;
     let (update_tx, mut updates) = mpsc::unbounded_channel();
     let worker = worker::spawn(path.clone(), keys, update_tx);
     let (msg_tx, mut msgs) = mpsc::unbounded_channel::<Msg>();
-    let mut app = App::new(path.clone(), color_enabled());
+    let mut app = App::new(path.clone(), color_enabled()).with_tpm(settings.clone());
     let size = tui.terminal.size()?;
     app.update(Msg::Resize {
         width: size.width,
@@ -119,6 +127,9 @@ async fn event_loop(path: PathBuf, keys: crate::chain::verify::VerifyKeys) -> st
     loop {
         for job in app.take_jobs() {
             run_job(&path, job, msg_tx.clone());
+        }
+        for job in app.take_tpm_jobs() {
+            run_tpm_job(&path, &settings, job, msg_tx.clone());
         }
         tui.terminal.draw(|frame| view::render(&app, frame))?;
         if app.quit {
@@ -155,6 +166,46 @@ async fn event_loop(path: PathBuf, keys: crate::chain::verify::VerifyKeys) -> st
     worker.abort();
     drop(tui);
     Ok(())
+}
+
+/// Runs one TPM job on a blocking thread and sends its result back as a message.
+fn run_tpm_job(
+    path: &Path,
+    settings: &tpm_panel::TpmSettings,
+    job: tpm_panel::TpmJob,
+    tx: mpsc::UnboundedSender<Msg>,
+) {
+    let path = path.to_path_buf();
+    let settings = settings.clone();
+    tokio::task::spawn_blocking(move || {
+        let msg = match job {
+            tpm_panel::TpmJob::Probe => {
+                Msg::TpmProbed(Box::new(tpm_panel::probe(&path, &settings)))
+            }
+            tpm_panel::TpmJob::Seal { preview, options } => {
+                let result = tpm_panel::seal_entry(&path, &settings, &preview, &options);
+                match &result {
+                    Ok(info) => {
+                        tracing::info!(index = info.index, id = %info.id, "sealed an entry")
+                    }
+                    Err(f) => tracing::warn!(error = %f.message, "sealing failed"),
+                }
+                Msg::SealDone(result)
+            }
+            tpm_panel::TpmJob::Quote => {
+                let result = tpm_panel::quote(&path, &settings);
+                if let Err(e) = &result {
+                    tracing::warn!(error = %e, "quote failed");
+                }
+                Msg::QuoteDone(Box::new(result))
+            }
+            tpm_panel::TpmJob::Export { dir, files } => {
+                Msg::Exported(tpm_panel::export(&dir, &files, settings.pcr))
+            }
+        };
+        // The view has quit when the channel is closed.
+        let _ = tx.send(msg);
+    });
 }
 
 /// Runs one job on a blocking thread and sends its result back as a message.

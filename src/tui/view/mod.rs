@@ -2,6 +2,9 @@
 
 mod detail;
 mod overlay;
+mod pcr;
+mod quote;
+pub mod seal_form;
 mod status;
 mod table;
 pub mod theme;
@@ -45,6 +48,26 @@ pub fn render(app: &App, frame: &mut Frame) {
         Overlay::Findings { selected } => {
             overlay::render_findings(app, &theme, frame, popup(area), selected)
         }
+        Overlay::Pcr => pcr::render(app, &theme, frame, popup(area)),
+        Overlay::Quote => quote::render(app, &theme, frame, popup(area)),
+    }
+    if app.form_open {
+        seal_form::render(app, &theme, frame, popup(area));
+    }
+    if let Some(p) = &app.popup {
+        overlay::render_popup(p, &theme, frame, small_popup(area));
+    }
+}
+
+/// A centred area for a failure message: half the height, most of the width.
+fn small_popup(area: Rect) -> Rect {
+    let width = area.width.saturating_sub(8).max(area.width.min(20));
+    let height = (area.height / 2).max(area.height.min(8));
+    Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
     }
 }
 

@@ -2,34 +2,62 @@
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
-use crate::tui::app::App;
+use crate::tui::app::{App, Popup};
 use crate::tui::keys::BINDINGS;
-use crate::tui::sanitize::cell;
+use crate::tui::sanitize::{cell, plain};
 
 use super::mark;
 use super::theme::Theme;
 
+/// Spans of one binding in `width` columns.
+fn binding_spans(b: &crate::tui::keys::Binding, width: usize, theme: &Theme) -> Vec<Span<'static>> {
+    let mut spans = cell(b.label, 11, theme.header(), theme.escape());
+    spans.push(Span::raw(" "));
+    spans.extend(cell(
+        b.help,
+        width.saturating_sub(12),
+        theme.text(),
+        theme.escape(),
+    ));
+    spans
+}
+
 pub fn render_help(theme: &Theme, frame: &mut Frame, area: Rect) {
     let inner_width = usize::from(area.width.saturating_sub(2));
-    let mut lines = Vec::new();
-    for b in BINDINGS {
-        let mut spans = cell(b.label, 11, theme.header(), theme.escape());
-        spans.push(Span::raw(" "));
-        spans.extend(cell(
-            b.help,
-            inner_width.saturating_sub(12),
-            theme.text(),
-            theme.escape(),
-        ));
-        lines.push(Line::from(spans));
-    }
-    lines.push(Line::from(Span::styled(
+    let inner_height = usize::from(area.height.saturating_sub(2));
+    let notes = [
         "In the findings list: j/k move, Enter jumps, Esc closes. Mouse wheel scrolls.",
-        theme.dim(),
-    )));
+        "In the seal form: Tab moves, Space and arrows change, Enter in the reason is a line break, Enter elsewhere previews.",
+    ];
+    let mut lines = Vec::new();
+    if BINDINGS.len() + notes.len() <= inner_height {
+        for b in BINDINGS {
+            lines.push(Line::from(binding_spans(b, inner_width, theme)));
+        }
+    } else {
+        // Two columns when one does not fit the height.
+        let half = BINDINGS.len().div_ceil(2);
+        let column = inner_width / 2;
+        for (i, left) in BINDINGS.iter().enumerate().take(half) {
+            let mut spans = binding_spans(left, column, theme);
+            if let Some(b) = BINDINGS.get(i + half) {
+                spans.push(Span::raw(" "));
+                spans.extend(binding_spans(b, inner_width - column - 1, theme));
+            }
+            lines.push(Line::from(spans));
+        }
+    }
+    for note in notes {
+        lines.push(Line::from(cell(
+            note,
+            inner_width,
+            theme.dim(),
+            theme.escape(),
+        )));
+    }
     let block = Block::default()
         .borders(Borders::ALL)
         .title("keys (Esc closes)");
@@ -88,4 +116,28 @@ pub fn render_findings(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, 
     let block = Block::default().borders(Borders::ALL).title(title);
     frame.render_widget(Clear, area);
     frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+pub fn render_popup(popup: &Popup, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let lines = vec![
+        Line::from(Span::styled(plain(&popup.message), theme.bad())),
+        Line::from(""),
+        Line::from(Span::styled(
+            format!("What to do: {}", plain(&popup.advice)),
+            theme.text(),
+        )),
+        Line::from(""),
+        Line::from(Span::styled("Esc or Enter closes", theme.dim())),
+    ];
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(format!("{} (Esc closes)", plain(&popup.title)))
+        .border_style(theme.bad());
+    frame.render_widget(Clear, area);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false }),
+        area,
+    );
 }

@@ -137,6 +137,7 @@ pub fn render_status(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             PromptKind::GoTo => "go to entry (or l<line>): ",
             PromptKind::Action => "action contains: ",
             PromptKind::Operator => "operator contains: ",
+            PromptKind::ExportDir => "export the quote files into directory: ",
         };
         let line = format!("{label}{text}▏");
         frame.render_widget(
@@ -149,7 +150,11 @@ pub fn render_status(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         || app.path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
-    let mut parts = vec![plain(&file), format!("{} entries", app.offsets.len())];
+    let mut parts = vec![
+        plain(&file),
+        format!("{} entries", app.offsets.len()),
+        format!("sealing: {}", app.sealing_mode()),
+    ];
     if let Verification::Running { done, total, .. } = app.verification {
         parts.push(format!("verified {done}/{total} bytes"));
     }

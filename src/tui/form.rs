@@ -1,0 +1,443 @@
+//! The seal form: fields, typing rules, validation and the preview of the entry.
+//!
+//! Keys: Tab and Shift-Tab (or ↓ and ↑) move between fields, ← → and Space change
+//! a choice, Enter in the reason inserts a line break and Enter on any other field
+//! opens the preview, where Enter seals and Esc goes back.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use crate::chain::crypto::sha256;
+use crate::chain::entry::{DecisionEntry, GENESIS};
+use crate::chain::gostr::GoEscapes;
+use crate::chain::gotime::GoTime;
+use crate::chain::line::is_invisible;
+
+/// The actions the form offers.
+pub const ACTIONS: [&str; 4] = ["ingest", "correlate", "respond", "playbook"];
+/// The decisions the form offers.
+pub const DECISIONS: [&str; 3] = ["allow", "deny", "escalate"];
+
+/// Maximum length of the reason in characters, and of the other text fields.
+const MAX_REASON: usize = 4000;
+const MAX_FIELD: usize = 200;
+
+/// The signing mode the operator chose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealModeChoice {
+    Tpm,
+    Software,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Mode,
+    Action,
+    Decision,
+    Reason,
+    EventId,
+    IncidentId,
+    Operator,
+    NewSegment,
+    Force,
+}
+
+impl Field {
+    pub const ALL: [Field; 9] = [
+        Field::Mode,
+        Field::Action,
+        Field::Decision,
+        Field::Reason,
+        Field::EventId,
+        Field::IncidentId,
+        Field::Operator,
+        Field::NewSegment,
+        Field::Force,
+    ];
+
+    /// The label shown before the field.
+    pub fn label(self) -> &'static str {
+        match self {
+            Field::Mode => "mode",
+            Field::Action => "action",
+            Field::Decision => "decision",
+            Field::Reason => "reason",
+            Field::EventId => "event id",
+            Field::IncidentId => "incident id",
+            Field::Operator => "operator",
+            Field::NewSegment => "new segment",
+            Field::Force => "broken head",
+        }
+    }
+}
+
+/// What the view knows that validation needs.
+#[derive(Debug, Clone, Default)]
+pub struct FormContext {
+    /// Why TPM mode cannot seal now (no TPM reachable), if so.
+    pub tpm_unavailable: Option<String>,
+    /// Why a new PCR segment is needed, if so.
+    pub new_segment_needed: Option<String>,
+    /// Why the head is broken, if so.
+    pub head_broken: Option<String>,
+}
+
+/// The entry as it will be sealed, fixed at preview time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preview {
+    pub entry: DecisionEntry,
+    /// The Go JSON bytes that are hashed.
+    pub json: String,
+    /// The timestamp as the JSON has it (Go's RFC3339Nano).
+    pub timestamp: String,
+    pub hash: [u8; 32],
+    pub mode: SealModeChoice,
+    pub new_segment: bool,
+    pub force: bool,
+}
+
+impl Preview {
+    /// The head hash the entry links to, `None` for a first entry.
+    pub fn previous_hash(&self) -> Option<&str> {
+        (self.entry.previous_hash != GENESIS).then_some(self.entry.previous_hash.as_str())
+    }
+}
+
+/// What a key did to the form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FormOutcome {
+    Stay,
+    Close,
+    /// Show the preview (validation passed).
+    Preview,
+    /// Seal the previewed entry.
+    Seal,
+}
+
+#[derive(Debug, Clone)]
+pub struct SealForm {
+    pub focus: usize,
+    pub mode: SealModeChoice,
+    pub action: usize,
+    pub decision: usize,
+    pub reason: String,
+    pub event_id: String,
+    pub incident_id: String,
+    pub operator: String,
+    pub new_segment: bool,
+    pub force: bool,
+    /// Validation messages per field, set by the last attempt to preview.
+    pub errors: Vec<(Field, String)>,
+    /// A one-off message, such as a rejected character.
+    pub notice: Option<String>,
+    pub preview: Option<Preview>,
+    pub sealing: bool,
+}
+
+/// The login name: `$USER`, else getlogin(3), else empty.
+pub fn login_name() -> String {
+    if let Some(user) = std::env::var("USER").ok().filter(|u| !u.is_empty()) {
+        return user;
+    }
+    // SAFETY: getlogin returns NULL or a pointer to a static NUL-terminated buffer,
+    // which is copied at once.
+    let name = unsafe { libc::getlogin() };
+    if name.is_null() {
+        return String::new();
+    }
+    // SAFETY: `name` is non-null and NUL-terminated, as getlogin(3) guarantees.
+    unsafe { std::ffi::CStr::from_ptr(name) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+impl SealForm {
+    /// An empty form: TPM mode, escalate preselected, the operator from the login name.
+    pub fn new(operator: String) -> SealForm {
+        SealForm {
+            focus: 1,
+            mode: SealModeChoice::Tpm,
+            action: 0,
+            decision: 2,
+            reason: String::new(),
+            event_id: String::new(),
+            incident_id: String::new(),
+            operator,
+            new_segment: false,
+            force: false,
+            errors: Vec::new(),
+            notice: None,
+            preview: None,
+            sealing: false,
+        }
+    }
+
+    pub fn field(&self) -> Field {
+        Field::ALL[self.focus.min(Field::ALL.len() - 1)]
+    }
+
+    /// The validation message of `field`, if any.
+    pub fn error(&self, field: Field) -> Option<&str> {
+        self.errors
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, m)| m.as_str())
+    }
+
+    /// Clears what an entry needs, after a seal: keeps mode, action, decision and operator.
+    pub fn clear_after_seal(&mut self) {
+        self.reason.clear();
+        self.event_id.clear();
+        self.incident_id.clear();
+        self.new_segment = false;
+        self.force = false;
+        self.errors.clear();
+        self.preview = None;
+        self.sealing = false;
+        self.focus = 3;
+    }
+
+    fn text_mut(&mut self, field: Field) -> Option<(&mut String, usize)> {
+        match field {
+            Field::Reason => Some((&mut self.reason, MAX_REASON)),
+            Field::EventId => Some((&mut self.event_id, MAX_FIELD)),
+            Field::IncidentId => Some((&mut self.incident_id, MAX_FIELD)),
+            Field::Operator => Some((&mut self.operator, MAX_FIELD)),
+            _ => None,
+        }
+    }
+
+    fn change_choice(&mut self, forward: bool) {
+        let step = |i: usize, n: usize| {
+            if forward {
+                (i + 1) % n
+            } else {
+                (i + n - 1) % n
+            }
+        };
+        match self.field() {
+            Field::Mode => {
+                self.mode = match self.mode {
+                    SealModeChoice::Tpm => SealModeChoice::Software,
+                    SealModeChoice::Software => SealModeChoice::Tpm,
+                }
+            }
+            Field::Action => self.action = step(self.action, ACTIONS.len()),
+            Field::Decision => self.decision = step(self.decision, DECISIONS.len()),
+            Field::NewSegment => self.new_segment = !self.new_segment,
+            Field::Force => self.force = !self.force,
+            _ => {}
+        }
+    }
+
+    fn type_char(&mut self, c: char) {
+        let field = self.field();
+        let Some((text, max)) = self.text_mut(field) else {
+            if c == ' ' {
+                self.change_choice(true);
+            }
+            return;
+        };
+        if is_invisible(c) {
+            self.notice = Some(format!(
+                "U+{:04X} rejected: control, bidirectional and zero-width characters cannot be typed",
+                u32::from(c)
+            ));
+            return;
+        }
+        if text.chars().count() >= max {
+            self.notice = Some(format!("{} is limited to {max} characters", field.label()));
+            return;
+        }
+        text.push(c);
+    }
+
+    fn type_line_break(&mut self) {
+        if self.reason.chars().count() < MAX_REASON {
+            self.reason.push('\n');
+        }
+    }
+
+    /// Applies a key while the form is open.
+    pub fn on_key(&mut self, key: KeyEvent) -> FormOutcome {
+        self.notice = None;
+        if self.sealing {
+            return FormOutcome::Stay;
+        }
+        if self.preview.is_some() {
+            return match key.code {
+                KeyCode::Enter | KeyCode::Char('y') => FormOutcome::Seal,
+                KeyCode::Esc | KeyCode::Char('n') => {
+                    self.preview = None;
+                    FormOutcome::Stay
+                }
+                _ => FormOutcome::Stay,
+            };
+        }
+        let n = Field::ALL.len();
+        let alt = key.modifiers.contains(KeyModifiers::ALT);
+        let control = key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            KeyCode::Esc => return FormOutcome::Close,
+            KeyCode::Char('c') if control => return FormOutcome::Close,
+            KeyCode::Tab | KeyCode::Down => self.focus = (self.focus + 1) % n,
+            KeyCode::BackTab | KeyCode::Up => self.focus = (self.focus + n - 1) % n,
+            KeyCode::Left => self.change_choice(false),
+            KeyCode::Right => self.change_choice(true),
+            KeyCode::Enter if self.field() == Field::Reason && !alt => self.type_line_break(),
+            KeyCode::Enter => return FormOutcome::Preview,
+            KeyCode::Backspace => {
+                let field = self.field();
+                if let Some((text, _)) = self.text_mut(field) {
+                    text.pop();
+                }
+            }
+            KeyCode::Char(_) if control => {
+                self.notice = Some("control keys cannot be typed into the form".to_owned());
+            }
+            KeyCode::Char(c) => self.type_char(c),
+            _ => {}
+        }
+        FormOutcome::Stay
+    }
+
+    /// Checks the fields; sets the messages shown beside them and returns whether all pass.
+    pub fn validate(&mut self, context: &FormContext) -> bool {
+        let mut errors = Vec::new();
+        if self.mode == SealModeChoice::Tpm {
+            if let Some(why) = &context.tpm_unavailable {
+                errors.push((
+                    Field::Mode,
+                    format!("no TPM: {why}. Press → to seal in software mode instead"),
+                ));
+            } else if let Some(why) = &context.new_segment_needed {
+                if !self.new_segment {
+                    errors.push((
+                        Field::NewSegment,
+                        format!(
+                            "{why}; tick this (Space) to reset the PCR and start a new segment"
+                        ),
+                    ));
+                }
+            }
+        }
+        if self.reason.trim().is_empty() {
+            errors.push((Field::Reason, "required: say why".to_owned()));
+        }
+        if self.operator.trim().is_empty() {
+            errors.push((Field::Operator, "required: who decides".to_owned()));
+        }
+        for (field, text) in [
+            (Field::EventId, &self.event_id),
+            (Field::IncidentId, &self.incident_id),
+            (Field::Operator, &self.operator),
+        ] {
+            if text != text.trim() {
+                errors.push((field, "no leading or trailing spaces".to_owned()));
+            }
+        }
+        if let Some(why) = &context.head_broken {
+            if !self.force {
+                errors.push((
+                    Field::Force,
+                    format!("{why}; tick this (Space) to seal onto it anyway"),
+                ));
+            }
+        }
+        self.errors = errors;
+        self.errors.is_empty()
+    }
+
+    /// Builds the entry with a fresh id and timestamp, linked to `previous_hash`.
+    pub fn build_preview(
+        &self,
+        previous_hash: Option<&str>,
+        now: GoTime,
+    ) -> Result<Preview, String> {
+        let entry = DecisionEntry {
+            id: format!("DEC-{}", now.unix_nanos()),
+            timestamp: now,
+            action: ACTIONS[self.action % ACTIONS.len()].to_owned(),
+            decision: DECISIONS[self.decision % DECISIONS.len()].to_owned(),
+            reason: self.reason.clone(),
+            event_id: self.event_id.clone(),
+            incident_id: self.incident_id.clone(),
+            operator: self.operator.clone(),
+            previous_hash: previous_hash.unwrap_or(GENESIS).to_owned(),
+        };
+        let mut json = Vec::new();
+        entry
+            .append_go_json(&mut json, GoEscapes::Go122)
+            .map_err(|e| format!("cannot encode the timestamp: {e}"))?;
+        let hash = sha256(&json);
+        let mut stamp = Vec::new();
+        now.append_json(&mut stamp)
+            .map_err(|e| format!("cannot encode the timestamp: {e}"))?;
+        Ok(Preview {
+            timestamp: String::from_utf8_lossy(&stamp).trim_matches('"').to_owned(),
+            json: String::from_utf8_lossy(&json).into_owned(),
+            entry,
+            hash,
+            mode: self.mode,
+            new_segment: self.new_segment,
+            force: self.force,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(code: KeyCode) -> KeyEvent {
+        KeyEvent::new(code, KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn invisible_characters_rejected() {
+        let mut form = SealForm::new("alice".into());
+        form.focus = 3;
+        for c in ['a', '\u{202e}', '\u{200b}', '\u{1b}', 'b'] {
+            form.on_key(key(KeyCode::Char(c)));
+        }
+        assert_eq!(form.reason, "ab");
+    }
+
+    #[test]
+    fn enter_in_reason_breaks_line() {
+        let mut form = SealForm::new("alice".into());
+        form.focus = 3;
+        form.on_key(key(KeyCode::Char('a')));
+        assert_eq!(form.on_key(key(KeyCode::Enter)), FormOutcome::Stay);
+        form.on_key(key(KeyCode::Char('b')));
+        assert_eq!(form.reason, "a\nb");
+        form.focus = 4;
+        assert_eq!(form.on_key(key(KeyCode::Enter)), FormOutcome::Preview);
+    }
+
+    #[test]
+    fn tpm_mode_without_tpm_is_invalid() {
+        let mut form = SealForm::new("alice".into());
+        form.reason = "why".into();
+        let context = FormContext {
+            tpm_unavailable: Some("no device".into()),
+            ..FormContext::default()
+        };
+        assert!(!form.validate(&context));
+        assert!(form.error(Field::Mode).is_some());
+        form.mode = SealModeChoice::Software;
+        assert!(form.validate(&context));
+    }
+
+    #[test]
+    fn preview_hash_is_hash_of_json() {
+        let mut form = SealForm::new("alice".into());
+        form.reason = "line one\nline two".into();
+        let preview = form
+            .build_preview(None, GoTime::now_local())
+            .expect("preview");
+        assert_eq!(preview.hash, sha256(preview.json.as_bytes()));
+        assert!(preview.json.contains("\"previous_hash\":\"genesis\""));
+        assert!(preview.json.contains("line one\\nline two"));
+        assert_eq!(preview.entry.decision, "escalate");
+    }
+}

@@ -1,0 +1,225 @@
+//! The seal form and its preview.
+
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::Frame;
+
+use crate::chain::entry::hex32;
+use crate::tui::app::App;
+use crate::tui::form::{Field, SealForm, SealModeChoice, ACTIONS, DECISIONS};
+use crate::tui::sanitize::{plain, spans};
+use crate::tui::tpm_panel::TpmStatus;
+
+use super::theme::Theme;
+
+/// Frames of the spinner shown while sealing.
+pub const SPINNER: [&str; 4] = ["|", "/", "-", "\\"];
+
+fn choice(options: &[&str], selected: usize) -> String {
+    options
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            if i == selected {
+                format!("[{o}]")
+            } else {
+                format!(" {o} ")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("")
+}
+
+fn checkbox(on: bool, text: &str) -> String {
+    format!("[{}] {text}", if on { "x" } else { " " })
+}
+
+/// The key that seals in the chosen mode, in words.
+fn key_text(app: &App, mode: SealModeChoice) -> String {
+    match mode {
+        SealModeChoice::Software => app.tpm.settings.secret.describe(),
+        SealModeChoice::Tpm => {
+            let tcti = plain(&app.tpm.settings.tcti.to_string());
+            match &app.tpm.status {
+                TpmStatus::Ready(facts) => {
+                    format!("TCTI {tcti}, signing key {}", facts.signing_key)
+                }
+                TpmStatus::Checking => format!("TCTI {tcti}, TPM being checked"),
+                TpmStatus::Unreachable(_) | TpmStatus::NotBuilt => {
+                    format!("TCTI {tcti}, no TPM reachable")
+                }
+            }
+        }
+    }
+}
+
+fn field_lines(form: &SealForm, app: &App, theme: &Theme) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    for (i, field) in Field::ALL.iter().enumerate() {
+        let focused = i == form.focus;
+        let marker = if focused { "▶ " } else { "  " };
+        let label = format!("{marker}{:<12}", field.label());
+        let value = match field {
+            Field::Mode => match form.mode {
+                SealModeChoice::Tpm => "[TPM]  software ".to_owned(),
+                SealModeChoice::Software => " TPM  [software]".to_owned(),
+            },
+            Field::Action => choice(&ACTIONS, form.action),
+            Field::Decision => choice(&DECISIONS, form.decision),
+            Field::Reason => String::new(),
+            Field::EventId => form.event_id.clone(),
+            Field::IncidentId => form.incident_id.clone(),
+            Field::Operator => form.operator.clone(),
+            Field::NewSegment => checkbox(
+                form.new_segment,
+                &format!(
+                    "start a new PCR segment (resets PCR {})",
+                    app.tpm.settings.pcr
+                ),
+            ),
+            Field::Force => checkbox(form.force, "seal onto a head with error findings"),
+        };
+        let label_style = if focused {
+            theme.selected()
+        } else {
+            theme.header()
+        };
+        let mut row = vec![Span::styled(label, label_style), Span::raw(" ")];
+        if *field == Field::Reason {
+            let mut parts = form.reason.split('\n');
+            let first = parts.next().unwrap_or_default();
+            row.extend(spans(first, theme.text(), theme.escape()));
+            if focused {
+                row.push(Span::styled("▏", theme.text()));
+            }
+            let rest: Vec<&str> = parts.collect();
+            if let Some(error) = form.error(*field) {
+                if rest.is_empty() {
+                    row.push(Span::styled(format!("  ✗ {error}"), theme.bad()));
+                }
+            }
+            lines.push(Line::from(row));
+            for (n, part) in rest.iter().enumerate() {
+                let mut more = vec![Span::raw(" ".repeat(15))];
+                more.extend(spans(part, theme.text(), theme.escape()));
+                if focused && n + 1 == rest.len() {
+                    more.push(Span::styled("▏", theme.text()));
+                }
+                lines.push(Line::from(more));
+            }
+            if !rest.is_empty() {
+                if let Some(error) = form.error(*field) {
+                    lines.push(Line::from(Span::styled(
+                        format!("{}✗ {error}", " ".repeat(15)),
+                        theme.bad(),
+                    )));
+                }
+            }
+            continue;
+        }
+        row.extend(spans(&value, theme.text(), theme.escape()));
+        let is_text = matches!(field, Field::EventId | Field::IncidentId | Field::Operator);
+        if focused && is_text {
+            row.push(Span::styled("▏", theme.text()));
+        }
+        if let Some(error) = form.error(*field) {
+            row.push(Span::styled(format!("  ✗ {}", plain(error)), theme.bad()));
+        } else if *field == Field::Mode {
+            row.push(Span::styled(
+                format!("  {}", key_text(app, form.mode)),
+                theme.dim(),
+            ));
+        }
+        lines.push(Line::from(row));
+    }
+    lines
+}
+
+fn preview_lines(form: &SealForm, app: &App, theme: &Theme) -> Vec<Line<'static>> {
+    let Some(preview) = &form.preview else {
+        return Vec::new();
+    };
+    let pcr = app.tpm.settings.pcr;
+    let mode = match preview.mode {
+        SealModeChoice::Tpm => "TPM",
+        SealModeChoice::Software => "software (HMAC-SHA256)",
+    };
+    let mut lines = vec![
+        Line::from(Span::styled(
+            "Preview: the entry exactly as it will be sealed",
+            theme.header(),
+        )),
+        Line::from(format!("id         {}", plain(&preview.entry.id))),
+        Line::from(format!("timestamp  {}", preview.timestamp)),
+        Line::from("entry (the Go JSON bytes that are hashed):"),
+    ];
+    lines.push(Line::from(spans(
+        &preview.json,
+        theme.text(),
+        theme.escape(),
+    )));
+    lines.push(Line::from(format!("SHA-256    {}", hex32(&preview.hash))));
+    lines.push(Line::from(format!("mode       {mode}")));
+    lines.push(Line::from(format!(
+        "key        {}",
+        key_text(app, preview.mode)
+    )));
+    if preview.mode == SealModeChoice::Tpm && preview.new_segment {
+        lines.push(Line::from(Span::styled(
+            format!("PCR {pcr}     is reset first if it is not at the head's pcr_value: a new segment starts"),
+            theme.busy(),
+        )));
+    }
+    if preview.force {
+        lines.push(Line::from(Span::styled(
+            "head       has error findings; sealing onto it anyway",
+            theme.bad(),
+        )));
+    }
+    lines.push(Line::from(Span::styled(
+        "The signature and the pcr_value are made at sealing.",
+        theme.dim(),
+    )));
+    let action = if form.sealing {
+        format!(
+            "{} sealing… (waiting for the lock and the TPM)",
+            SPINNER[app.spinner % SPINNER.len()]
+        )
+    } else {
+        "Enter or y seals · Esc goes back to the form".to_owned()
+    };
+    lines.push(Line::from(Span::styled(action, theme.busy())));
+    lines
+}
+
+pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let form = &app.form;
+    let mut lines = if form.preview.is_some() {
+        preview_lines(form, app, theme)
+    } else {
+        let mut lines = field_lines(form, app, theme);
+        lines.push(Line::from(""));
+        lines.push(Line::from(Span::styled(
+            "Tab/↓ next field · Shift-Tab/↑ previous · ←/→/Space change a choice or box · Enter in the reason inserts a line break · Enter elsewhere previews · Esc closes (the form keeps what was typed)",
+            theme.dim(),
+        )));
+        lines
+    };
+    if let Some(notice) = &form.notice {
+        lines.push(Line::from(Span::styled(plain(notice), theme.busy())));
+    }
+    let title = if form.preview.is_some() {
+        "seal a decision · preview"
+    } else {
+        "seal a decision"
+    };
+    let block = Block::default().borders(Borders::ALL).title(title);
+    frame.render_widget(Clear, area);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false }),
+        area,
+    );
+}
