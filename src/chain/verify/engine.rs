@@ -583,12 +583,12 @@ impl Engine {
         offset: u64,
     ) -> (Hash32, i64) {
         let h = &facts.replay_hash;
-        let from_zero = crypto::pcr_extend(&ZERO32, h);
         let i = index as usize;
 
         // pcr_value
         let expected_pcr = match base {
             None => {
+                let from_zero = crypto::pcr_extend(&ZERO32, h);
                 if facts.pcr != Some(from_zero) {
                     self.push_finding(
                         Finding::new(
@@ -606,13 +606,19 @@ impl Engine {
                 from_zero
             }
             Some(b) => {
-                let from_expected = crypto::pcr_extend(&b.expected_pcr, h);
+                // The parent's stored value usually is its expected one:
+                // extend once, and again only when the two differ.
                 let from_stored = b.stored_pcr.map(|s| crypto::pcr_extend(&s, h));
+                let from_expected = if b.stored_pcr == Some(b.expected_pcr) {
+                    from_stored.unwrap_or_else(|| crypto::pcr_extend(&b.expected_pcr, h))
+                } else {
+                    crypto::pcr_extend(&b.expected_pcr, h)
+                };
                 if facts.pcr.is_some()
                     && (facts.pcr == from_stored || facts.pcr == Some(from_expected))
                 {
                     facts.pcr.unwrap_or(from_expected)
-                } else if facts.pcr == Some(from_zero) {
+                } else if facts.pcr == Some(crypto::pcr_extend(&ZERO32, h)) {
                     self.push_finding(
                         Finding::new(
                             FindingKind::PcrReset,
@@ -621,7 +627,7 @@ impl Engine {
                         .at(Some(index), line_no, offset),
                     );
                     self.segment_starts.push(index as u32);
-                    from_zero
+                    crypto::pcr_extend(&ZERO32, h)
                 } else {
                     let what = if facts.pcr.is_none() {
                         "pcr_value is not 64 hex digits"
