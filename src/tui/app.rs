@@ -166,6 +166,8 @@ pub struct App {
     pub popup: Option<Popup>,
     /// Frame of the spinner shown while a TPM job runs.
     pub spinner: usize,
+    /// A seal changed the key files, so the worker must verify with reloaded keys.
+    pub reload_keys: bool,
     /// The entry just sealed, selected once the follower reports it.
     select_after_seal: Option<u64>,
     tpm_jobs: Vec<TpmJob>,
@@ -220,6 +222,7 @@ impl App {
             form_open: false,
             popup: None,
             spinner: 0,
+            reload_keys: false,
             select_after_seal: None,
             tpm_jobs: Vec::new(),
         }
@@ -402,6 +405,7 @@ impl App {
                     text.push_str(note);
                 }
                 self.notice = Some(text);
+                self.reload_keys |= info.keys_changed;
                 self.form.clear_after_seal();
                 self.form_open = false;
                 self.select_after_seal = Some(info.index);

@@ -133,28 +133,51 @@ pub struct SealForm {
     pub sealing: bool,
 }
 
-/// The login name: `$USER`, else getlogin(3), else empty.
+/// The login name: `$USER`, else `$LOGNAME`, else getlogin(3), else the user
+/// database's name for the real user id, else empty.
 pub fn login_name() -> String {
-    if let Some(user) = std::env::var("USER").ok().filter(|u| !u.is_empty()) {
-        return user;
+    for var in ["USER", "LOGNAME"] {
+        if let Some(user) = std::env::var(var).ok().filter(|u| !u.is_empty()) {
+            return user;
+        }
     }
-    // SAFETY: getlogin returns NULL or a pointer to a static NUL-terminated buffer,
-    // which is copied at once.
+    // SAFETY: getlogin returns NULL or a pointer to a NUL-terminated buffer, copied at once.
     let name = unsafe { libc::getlogin() };
-    if name.is_null() {
+    if !name.is_null() {
+        // SAFETY: `name` is non-null and NUL-terminated, as getlogin(3) guarantees.
+        return unsafe { std::ffi::CStr::from_ptr(name) }
+            .to_string_lossy()
+            .into_owned();
+    }
+    let mut buffer = vec![0 as libc::c_char; 1024];
+    // SAFETY: an all-zero passwd is a valid value for getpwuid_r to fill.
+    let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call and `buffer` outlives the use of `entry`.
+    let rc = unsafe {
+        libc::getpwuid_r(
+            libc::getuid(),
+            &mut entry,
+            buffer.as_mut_ptr(),
+            buffer.len(),
+            &mut found,
+        )
+    };
+    if rc != 0 || found.is_null() || entry.pw_name.is_null() {
         return String::new();
     }
-    // SAFETY: `name` is non-null and NUL-terminated, as getlogin(3) guarantees.
-    unsafe { std::ffi::CStr::from_ptr(name) }
+    // SAFETY: getpwuid_r succeeded, so pw_name points to a NUL-terminated string in `buffer`.
+    unsafe { std::ffi::CStr::from_ptr(entry.pw_name) }
         .to_string_lossy()
         .into_owned()
 }
 
 impl SealForm {
-    /// An empty form: TPM mode, escalate preselected, the operator from the login name.
+    /// An empty form: TPM mode, escalate preselected, the operator from the login name,
+    /// the cursor in the reason.
     pub fn new(operator: String) -> SealForm {
         SealForm {
-            focus: 1,
+            focus: 3,
             mode: SealModeChoice::Tpm,
             action: 0,
             decision: 2,
@@ -234,6 +257,11 @@ impl SealForm {
         let Some((text, max)) = self.text_mut(field) else {
             if c == ' ' {
                 self.change_choice(true);
+            } else {
+                self.notice = Some(format!(
+                    "{} is a choice: change it with ←/→ or Space",
+                    field.label()
+                ));
             }
             return;
         };
@@ -395,7 +423,6 @@ mod tests {
     #[test]
     fn invisible_characters_rejected() {
         let mut form = SealForm::new("alice".into());
-        form.focus = 3;
         for c in ['a', '\u{202e}', '\u{200b}', '\u{1b}', 'b'] {
             form.on_key(key(KeyCode::Char(c)));
         }
@@ -405,7 +432,6 @@ mod tests {
     #[test]
     fn enter_in_reason_breaks_line() {
         let mut form = SealForm::new("alice".into());
-        form.focus = 3;
         form.on_key(key(KeyCode::Char('a')));
         assert_eq!(form.on_key(key(KeyCode::Enter)), FormOutcome::Stay);
         form.on_key(key(KeyCode::Char('b')));

@@ -115,7 +115,7 @@ async fn event_loop(
 ) -> std::io::Result<()> {
     let mut tui = Tui::enter(TICK)?;
     let (update_tx, mut updates) = mpsc::unbounded_channel();
-    let worker = worker::spawn(path.clone(), keys, update_tx);
+    let mut worker = worker::spawn(path.clone(), keys, update_tx.clone());
     let (msg_tx, mut msgs) = mpsc::unbounded_channel::<Msg>();
     let mut app = App::new(path.clone(), color_enabled()).with_tpm(settings.clone());
     let size = tui.terminal.size()?;
@@ -130,6 +130,16 @@ async fn event_loop(
         }
         for job in app.take_tpm_jobs() {
             run_tpm_job(&path, &settings, job, msg_tx.clone());
+        }
+        if std::mem::take(&mut app.reload_keys) {
+            // A seal exported a new TPM public key beside the chain: verify again with it.
+            match load_keys(&settings.key_args, &path) {
+                Ok(keys) => {
+                    worker.abort();
+                    worker = worker::spawn(path.clone(), keys, update_tx.clone());
+                }
+                Err(e) => app.notice = Some(format!("reloading the keys failed: {e}")),
+            }
         }
         tui.terminal.draw(|frame| view::render(&app, frame))?;
         if app.quit {

@@ -14,7 +14,7 @@ use crate::chain::crypto::{HmacKey, ZERO32};
 use crate::chain::entry::{hex32, parse_hex32, SealMode, DEV_KEY};
 use crate::chain::finding::Severity;
 use crate::cli::KeyArgs;
-use crate::commands::keys::{load_keys, load_secret};
+use crate::commands::keys::{load_keys, load_secret, SIGNING_KEY_FILE};
 use crate::commands::quote::{
     chain_dir, read_quote_log, rollback_findings, take_quote, write_out_files, QuoteRecord,
     QUOTES_FILE,
@@ -155,7 +155,7 @@ impl PcrVerdict {
                 )
             }
             PcrVerdict::Reset => format!(
-                "reset: PCR {pcr} is all zeros (a reboot or a PCR reset); the next TPM seal starts a new segment"
+                "reset: PCR {pcr} is all zeros: the TPM restarted, the PCR was reset, or the chain was never extended into this TPM (software entries never are); the next TPM seal starts a new segment"
             ),
             PcrVerdict::Unrelated => format!(
                 "diverged: PCR {pcr} matches no entry's pcr_value: entries were cut from the end of the chain, or PCR {pcr} was extended by another program"
@@ -251,6 +251,8 @@ pub struct SealedInfo {
     pub id: String,
     pub mode: SealMode,
     pub notes: Vec<String>,
+    /// The signing key file beside the chain changed, so verification needs its keys again.
+    pub keys_changed: bool,
 }
 
 /// A failed seal: what happened and what to do.
@@ -609,6 +611,8 @@ pub fn seal_entry(
         incident_id: preview.entry.incident_id.clone(),
         operator: preview.entry.operator.clone(),
     };
+    let key_file = chain_dir(chain_file).join(SIGNING_KEY_FILE);
+    let key_file_before = std::fs::read(&key_file).ok();
     let result = match preview.mode {
         SealModeChoice::Software => {
             let secret = load_secret(&settings.key_args).map_err(|e| {
@@ -664,5 +668,6 @@ pub fn seal_entry(
         id: sealed.id,
         mode: sealed.mode,
         notes,
+        keys_changed: std::fs::read(&key_file).ok() != key_file_before,
     })
 }

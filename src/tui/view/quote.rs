@@ -45,15 +45,15 @@ fn history_lines(app: &App, theme: &Theme, limit: usize) -> Vec<Line<'static>> {
         };
         lines.push(Line::from(Span::styled(
             format!(
-                "{mark_text} {} PCR {}={pcr_short}… reset {} restart {} AK {}",
+                "{mark_text} {} PCR {}={pcr_short}… AK {}… resetCount {} restartCount {}",
                 plain(&r.time),
                 r.pcr,
-                r.reset_count,
-                r.restart_count,
                 plain(&r.ak_fingerprint)
                     .chars()
-                    .take(23)
-                    .collect::<String>()
+                    .take(19)
+                    .collect::<String>(),
+                r.reset_count,
+                r.restart_count,
             ),
             style,
         )));

@@ -136,7 +136,17 @@ fn field_lines(form: &SealForm, app: &App, theme: &Theme) -> Vec<Line<'static>> 
     lines
 }
 
-fn preview_lines(form: &SealForm, app: &App, theme: &Theme) -> Vec<Line<'static>> {
+/// Cuts `text` into rows of `width` characters, so that wrapping never breaks at a
+/// space and makes the JSON look as if it held a line break.
+fn hard_wrap(text: &str, width: usize) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    chars
+        .chunks(width.max(1))
+        .map(|chunk| chunk.iter().collect())
+        .collect()
+}
+
+fn preview_lines(form: &SealForm, app: &App, theme: &Theme, width: usize) -> Vec<Line<'static>> {
     let Some(preview) = &form.preview else {
         return Vec::new();
     };
@@ -154,17 +164,23 @@ fn preview_lines(form: &SealForm, app: &App, theme: &Theme) -> Vec<Line<'static>
         Line::from(format!("timestamp  {}", preview.timestamp)),
         Line::from("entry (the Go JSON bytes that are hashed):"),
     ];
-    lines.push(Line::from(spans(
-        &preview.json,
-        theme.text(),
-        theme.escape(),
-    )));
+    for row in hard_wrap(&preview.json, width) {
+        lines.push(Line::from(spans(&row, theme.text(), theme.escape())));
+    }
     lines.push(Line::from(format!("SHA-256    {}", hex32(&preview.hash))));
     lines.push(Line::from(format!("mode       {mode}")));
-    lines.push(Line::from(format!(
-        "key        {}",
-        key_text(app, preview.mode)
-    )));
+    match (preview.mode, &app.tpm.status) {
+        (SealModeChoice::Tpm, TpmStatus::Ready(facts)) => {
+            let tcti = plain(&app.tpm.settings.tcti.to_string());
+            lines.push(Line::from(format!("TCTI       {tcti}")));
+            lines.push(Line::from(format!("key        {}", facts.signing_key)));
+        }
+        (mode, _) => {
+            for row in hard_wrap(&format!("key        {}", key_text(app, mode)), width) {
+                lines.push(Line::from(row));
+            }
+        }
+    }
     if preview.mode == SealModeChoice::Tpm && preview.new_segment {
         lines.push(Line::from(Span::styled(
             format!("PCR {pcr}     is reset first if it is not at the head's pcr_value: a new segment starts"),
@@ -196,7 +212,7 @@ fn preview_lines(form: &SealForm, app: &App, theme: &Theme) -> Vec<Line<'static>
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let form = &app.form;
     let mut lines = if form.preview.is_some() {
-        preview_lines(form, app, theme)
+        preview_lines(form, app, theme, usize::from(area.width.saturating_sub(2)))
     } else {
         let mut lines = field_lines(form, app, theme);
         lines.push(Line::from(""));
@@ -216,10 +232,10 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     };
     let block = Block::default().borders(Borders::ALL).title(title);
     frame.render_widget(Clear, area);
-    frame.render_widget(
-        Paragraph::new(lines)
-            .block(block)
-            .wrap(Wrap { trim: false }),
-        area,
-    );
+    let mut paragraph = Paragraph::new(lines).block(block);
+    // The preview cuts its long rows itself; word wrapping would move JSON at its spaces.
+    if form.preview.is_none() {
+        paragraph = paragraph.wrap(Wrap { trim: false });
+    }
+    frame.render_widget(paragraph, area);
 }
