@@ -452,8 +452,8 @@ impl Scanner {
         let raw = &bytes[key];
         let start = self.key_arena.len();
         if !escaped && raw.is_ascii() {
-            self.key_arena
-                .extend(raw.iter().map(|b| b.to_ascii_lowercase()));
+            self.key_arena.extend_from_slice(raw);
+            self.key_arena[start..].make_ascii_lowercase();
         } else {
             let decoded = gostr::unquote(raw);
             self.fold_scratch = gostr::fold_key(&decoded);
@@ -469,10 +469,11 @@ impl Scanner {
         let first = frame.first;
         let count = self.key_ranges.len() - first;
         let name = &self.key_arena[folded.clone()];
-        // FNV-1a over the folded key.
-        let name_hash = name.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
+        // Length and the first eight bytes tell most keys apart.
+        let mut head = [0u8; 8];
+        let n = name.len().min(8);
+        head[..n].copy_from_slice(&name[..n]);
+        let name_hash = u64::from_le_bytes(head) ^ ((name.len() as u64) << 56);
         let seen = if let Some(set) = frame.set.as_mut() {
             !set.insert(name.to_vec())
         } else if count >= PAIRWISE_KEY_LIMIT {

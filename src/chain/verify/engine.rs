@@ -141,6 +141,16 @@ impl Engine {
         }
     }
 
+    /// Reserves room for about `entries` more entries, so that a large file
+    /// does not rehash the name table as it grows.
+    pub fn reserve(&mut self, entries: usize) {
+        self.prefixes.reserve(entries);
+        self.offsets.reserve(entries);
+        self.flags.reserve(entries);
+        let prefixes = &self.prefixes;
+        self.names.reserve(entries, |&i| prefixes[i as usize]);
+    }
+
     pub fn keys(&self) -> &VerifyKeys {
         &self.keys
     }
