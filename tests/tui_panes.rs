@@ -44,7 +44,7 @@ fn settings() -> TpmSettings {
     }
 }
 
-/// Reads the rows the state asks for; TPM jobs are left queued for the test to inspect.
+/// Reads the rows the state requests. TPM jobs stay queued for the test to inspect.
 fn settle(app: &mut App, path: &Path) {
     for _ in 0..10 {
         let jobs = app.take_jobs();
@@ -62,7 +62,7 @@ fn settle(app: &mut App, path: &Path) {
     }
 }
 
-/// An App on the verified chain at `path`, with fixed TPM settings and operator.
+/// Builds an App on the verified chain at `path`, with fixed TPM settings and operator.
 fn app_on(path: &Path, width: u16, height: u16) -> App {
     let engine = verify_file(path, VerifyKeys::default(), &mut |_| {}).expect("fixture verifies");
     let offsets = (0..engine.entries())
@@ -213,6 +213,7 @@ fn form_needs_new_segment_when_pcr_diverged() {
     let mut app = app_on(&path, 100, 32);
     tpm_ready(&mut app, ZERO32, PcrVerdict::Reset);
     press(&mut app, KeyCode::Char('S'));
+    insta::assert_snapshot!("form_new_segment_hint", draw(&app).backend());
     type_text(&mut app, "why");
     press(&mut app, KeyCode::Tab);
     press(&mut app, KeyCode::Enter);

@@ -250,8 +250,8 @@ impl App {
         }
     }
 
-    /// The mode a seal would use now, in a word or two for the status line:
-    /// software only when chosen in the form, never as a fallback.
+    /// Returns the mode a seal would use now, in a word or two for the status line.
+    /// Software mode is returned only when chosen in the form, never as a fallback.
     pub fn sealing_mode(&self) -> &'static str {
         if self.form.mode == super::form::SealModeChoice::Software {
             return "software";
@@ -263,7 +263,7 @@ impl App {
         }
     }
 
-    /// What validation of the seal form needs from the view's state.
+    /// Returns the facts from the view's state that validation of the seal form needs.
     pub fn form_context(&self) -> FormContext {
         let pcr = self.tpm.settings.pcr;
         let tpm_unavailable = match &self.tpm.status {

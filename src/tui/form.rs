@@ -1,8 +1,8 @@
 //! The seal form: fields, typing rules, validation and the preview of the entry.
 //!
-//! Keys: Tab and Shift-Tab (or ↓ and ↑) move between fields, ← → and Space change
-//! a choice, Enter in the reason inserts a line break and Enter on any other field
-//! opens the preview, where Enter seals and Esc goes back.
+//! Keys: Tab and Shift-Tab (or ↓ and ↑) move between fields, and ← → and Space change
+//! a choice. Enter in the reason inserts a line break. Enter on any other field opens
+//! the preview, where Enter seals and Esc goes back.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -54,7 +54,7 @@ impl Field {
         Field::Force,
     ];
 
-    /// The label shown before the field.
+    /// Returns the label shown before the field.
     pub fn label(self) -> &'static str {
         match self {
             Field::Mode => "mode",
@@ -70,14 +70,14 @@ impl Field {
     }
 }
 
-/// What the view knows that validation needs.
+/// Facts from the view that validation needs.
 #[derive(Debug, Clone, Default)]
 pub struct FormContext {
-    /// Why TPM mode cannot seal now (no TPM reachable), if so.
+    /// Reason TPM mode cannot seal now (no TPM reachable), if any.
     pub tpm_unavailable: Option<String>,
-    /// Why a new PCR segment is needed, if so.
+    /// Reason a new PCR segment is needed, if any.
     pub new_segment_needed: Option<String>,
-    /// Why the head is broken, if so.
+    /// Reason the head is broken, if any.
     pub head_broken: Option<String>,
 }
 
@@ -96,13 +96,13 @@ pub struct Preview {
 }
 
 impl Preview {
-    /// The head hash the entry links to, `None` for a first entry.
+    /// Returns the head hash the entry links to, `None` for a first entry.
     pub fn previous_hash(&self) -> Option<&str> {
         (self.entry.previous_hash != GENESIS).then_some(self.entry.previous_hash.as_str())
     }
 }
 
-/// What a key did to the form.
+/// Result of a key in the form.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FormOutcome {
     Stay,
@@ -133,8 +133,8 @@ pub struct SealForm {
     pub sealing: bool,
 }
 
-/// The login name: `$USER`, else `$LOGNAME`, else getlogin(3), else the user
-/// database's name for the real user id, else empty.
+/// Returns the login name: `$USER`, else `$LOGNAME`, else getlogin(3), else the
+/// user database's name for the real user id, else empty.
 pub fn login_name() -> String {
     for var in ["USER", "LOGNAME"] {
         if let Some(user) = std::env::var(var).ok().filter(|u| !u.is_empty()) {
@@ -173,8 +173,8 @@ pub fn login_name() -> String {
 }
 
 impl SealForm {
-    /// An empty form: TPM mode, escalate preselected, the operator from the login name,
-    /// the cursor in the reason.
+    /// Creates an empty form: TPM mode, escalate preselected, the operator from the
+    /// login name, the cursor in the reason.
     pub fn new(operator: String) -> SealForm {
         SealForm {
             focus: 3,
@@ -198,7 +198,7 @@ impl SealForm {
         Field::ALL[self.focus.min(Field::ALL.len() - 1)]
     }
 
-    /// The validation message of `field`, if any.
+    /// Returns the validation message of `field`, if any.
     pub fn error(&self, field: Field) -> Option<&str> {
         self.errors
             .iter()

@@ -1,7 +1,7 @@
 //! TPM state of the view (PCR pane, quote pane, the mode sealing would use) and the
 //! blocking jobs that talk to the TPM. Each job takes the chain's lock, connects, works,
 //! drops the TPM handle (which waits until the worker flushed its keys) and releases the lock,
-//! so a `sealdesk seal` in another process never sees its keys flushed by the view.
+//! so the view never flushes the keys of a `sealdesk seal` running in another process.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -36,7 +36,7 @@ pub const SWTPM_HINT: &str = "swtpm socket --tpm2 --tpmstate dir=/tmp/sealdesk-s
 /// The limit of every quote, shown wherever a quote is.
 pub const QUOTE_LIMIT: &str = "a quote of PCR 23 shows the TPM agrees with the head, not that nobody with root reset and replayed the PCR";
 
-/// Where the HMAC secret for software sealing comes from.
+/// Source of the HMAC secret for software sealing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretSource {
     Environment,
@@ -59,7 +59,7 @@ impl SecretSource {
     }
 }
 
-/// What the view's TPM work needs: the TPM, the PCR and the verification keys.
+/// Settings of the view's TPM work: the TPM, the PCR and the verification keys.
 #[derive(Debug, Clone)]
 pub struct TpmSettings {
     pub tcti: TctiSelection,
@@ -87,7 +87,7 @@ impl TpmSettings {
     }
 }
 
-/// How the TPM's PCR relates to the chain.
+/// Relation of the TPM's PCR to the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PcrVerdict {
     /// The PCR equals the head's `pcr_value` (or is zero on an empty chain).
@@ -108,7 +108,7 @@ pub enum PcrVerdict {
 }
 
 impl PcrVerdict {
-    /// Whether sealing in TPM mode needs the new-segment confirmation.
+    /// Returns whether sealing in TPM mode needs the new-segment confirmation.
     pub fn needs_new_segment(&self) -> bool {
         match self {
             PcrVerdict::Anchored { .. } => false,
@@ -180,7 +180,7 @@ pub enum TpmStatus {
     /// No probe has finished yet.
     Checking,
     Ready(TpmFacts),
-    /// The TPM did not answer; the text carries the response code when there is one.
+    /// The TPM is not reachable. The text contains the response code when there is one.
     Unreachable(String),
     /// The binary has no TPM support.
     NotBuilt,
@@ -227,7 +227,7 @@ pub struct QuoteView {
     pub files: Arc<QuoteFiles>,
 }
 
-/// What `tpm2_checkquote` needs, kept for an export.
+/// Quote parts that `tpm2_checkquote` reads, kept for an export.
 #[derive(Debug, Clone)]
 pub struct QuoteFiles {
     pub attest: Vec<u8>,
@@ -274,7 +274,7 @@ pub struct QuotePane {
     pub export: Option<Result<Export, String>>,
 }
 
-/// Everything the view knows about the TPM.
+/// TPM state of the view: settings, the last probe, the quote pane.
 #[derive(Debug, Clone)]
 pub struct TpmView {
     pub settings: TpmSettings,

@@ -59,7 +59,7 @@ pub fn render(app: &App, frame: &mut Frame) {
     }
 }
 
-/// A centred area for a failure message: half the height, most of the width.
+/// Returns a centred area for a failure message: half the height, most of the width.
 fn small_popup(area: Rect) -> Rect {
     let width = area.width.saturating_sub(8).max(area.width.min(20));
     let height = (area.height / 2).max(area.height.min(8));

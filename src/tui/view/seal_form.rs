@@ -35,7 +35,7 @@ fn checkbox(on: bool, text: &str) -> String {
     format!("[{}] {text}", if on { "x" } else { " " })
 }
 
-/// The key that seals in the chosen mode, in words.
+/// Describes the key that seals in the chosen mode.
 fn key_text(app: &App, mode: SealModeChoice) -> String {
     match mode {
         SealModeChoice::Software => app.tpm.settings.secret.describe(),
@@ -54,7 +54,17 @@ fn key_text(app: &App, mode: SealModeChoice) -> String {
     }
 }
 
+/// Returns whether the checkbox `field` is ticked.
+fn checked(form: &SealForm, field: Field) -> bool {
+    match field {
+        Field::NewSegment => form.new_segment,
+        Field::Force => form.force,
+        _ => false,
+    }
+}
+
 fn field_lines(form: &SealForm, app: &App, theme: &Theme) -> Vec<Line<'static>> {
+    let context = app.form_context();
     let mut lines = Vec::new();
     for (i, field) in Field::ALL.iter().enumerate() {
         let focused = i == form.focus;
@@ -123,8 +133,17 @@ fn field_lines(form: &SealForm, app: &App, theme: &Theme) -> Vec<Line<'static>> 
         if focused && is_text {
             row.push(Span::styled("▏", theme.text()));
         }
+        let hint = match field {
+            Field::NewSegment if form.mode == SealModeChoice::Tpm => {
+                context.new_segment_needed.clone()
+            }
+            Field::Force => context.head_broken.clone(),
+            _ => None,
+        };
         if let Some(error) = form.error(*field) {
             row.push(Span::styled(format!("  ✗ {}", plain(error)), theme.bad()));
+        } else if let (Some(hint), false) = (hint, checked(form, *field)) {
+            row.push(Span::styled(format!("  {}", plain(&hint)), theme.busy()));
         } else if *field == Field::Mode {
             row.push(Span::styled(
                 format!("  {}", key_text(app, form.mode)),
