@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::finding::{Finding, FindingKind, Severity};
-use super::line::printable;
+use super::line::{is_invisible, printable};
 
 /// The last entry in the file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -51,7 +51,7 @@ const RUN_LIMIT: usize = 6;
 impl Report {
     pub fn to_json(&self) -> String {
         match serde_json::to_string_pretty(self) {
-            Ok(s) => s,
+            Ok(s) => escape_json_invisible(&s),
             // Serializing plain strings and numbers cannot fail.
             Err(e) => format!("{{\"error\":\"report serialization failed: {e}\"}}"),
         }
@@ -84,10 +84,13 @@ impl Report {
         let verdict = if self.valid { "VALID" } else { "INVALID" };
         let _ = writeln!(
             out,
-            "{verdict}: {} — {} entries in {} lines; {errors} errors, {warnings} warnings, {infos} notes",
+            "{verdict}: {} — {} in {}; {}, {}, {}",
             printable(&self.file),
-            self.entries,
-            self.lines
+            plural(self.entries as usize, "entry", "entries"),
+            plural(self.lines as usize, "line", "lines"),
+            plural(errors, "error", "errors"),
+            plural(warnings, "warning", "warnings"),
+            plural(infos, "note", "notes"),
         );
         if let Some(head) = &self.head {
             let _ = writeln!(
@@ -164,6 +167,28 @@ impl Report {
     }
 }
 
+/// Rewrites characters that must not reach a terminal raw (DEL, C1
+/// controls, bidi and zero-width characters) as `\uXXXX` escapes. serde_json
+/// escapes only C0 controls, and such characters occur only inside strings,
+/// where the escape means the same character.
+pub fn escape_json_invisible(json: &str) -> String {
+    if !json.chars().any(is_invisible) {
+        return json.to_owned();
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if is_invisible(c) && c != '\n' {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                let _ = write!(out, "\\u{:04x}", unit);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn write_finding(out: &mut String, f: &Finding) {
     let mut place = String::new();
     if let Some(line) = f.line {
@@ -193,4 +218,8 @@ fn write_finding(out: &mut String, f: &Finding) {
             printable(a)
         );
     }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }

@@ -18,6 +18,7 @@ const LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub fn run(args: &VerifyArgs, key_args: &KeyArgs) -> u8 {
     limit_malloc_arenas();
+    let fail = |message: &str| fail(args.format, &args.path, message);
     let path = match resolve_chain_path(&args.path) {
         Ok(p) => p,
         Err(e) => return fail(&e.to_string()),
@@ -98,12 +99,19 @@ pub fn run(args: &VerifyArgs, key_args: &KeyArgs) -> u8 {
         Format::Json => report.to_json(),
         Format::Text => report.to_text(),
     };
-    println!("{text}");
+    let mut out = text;
+    out.push('\n');
     if let Some(line) = anchored_line {
         match args.format {
             Format::Json => eprintln!("{line}"),
-            Format::Text => println!("{line}"),
+            Format::Text => {
+                out.push_str(&line);
+                out.push('\n');
+            }
         }
+    }
+    if let Err(code) = write_stdout(&out) {
+        return code;
     }
     if report.valid {
         0
@@ -112,14 +120,48 @@ pub fn run(args: &VerifyArgs, key_args: &KeyArgs) -> u8 {
     }
 }
 
-fn fail(message: &str) -> u8 {
-    eprintln!("sealdesk verify: {}", printable(message));
+/// Writes the report; a closed pipe (`| head`) ends quietly, any other
+/// write error is reported and exits 2.
+fn write_stdout(text: &str) -> Result<(), u8> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(0),
+        Err(e) => {
+            eprintln!("sealdesk verify: cannot write the report: {e}");
+            Err(2)
+        }
+    }
+}
+
+/// Reports why the chain could not be verified, as JSON on stdout too when
+/// JSON was requested, and returns exit code 2.
+fn fail(format: Format, path: &std::path::Path, message: &str) -> u8 {
+    let message = printable(message);
+    eprintln!("sealdesk verify: {message}");
+    if format == Format::Json {
+        let object = serde_json::json!({
+            "file": printable(&path.display().to_string()),
+            "error": message,
+        });
+        let _ = write_stdout(&format!(
+            "{}\n",
+            crate::chain::report::escape_json_invisible(&object.to_string())
+        ));
+    }
     2
 }
 
 /// Marks the key the live TPM re-created as pinned, adding it when no key file had it.
 fn pin_live_key(keys: &mut VerifyKeys, signing: p256::ecdsa::VerifyingKey, tcti: &str) {
     let live = fingerprint(&signing);
+    if !keys.pins.contains(&live) {
+        keys.pins.push(live.clone());
+    }
     match keys.tpm.iter_mut().find(|k| k.fingerprint == live) {
         Some(key) => key.pinned = true,
         None => keys.tpm.push(TpmKey {

@@ -104,8 +104,10 @@ pub struct Engine {
     chain_key: Option<usize>,
     dev_key_reported: bool,
     unpinned_reported: bool,
-    /// The previous line ended without `\n` (only the very last line may).
+    /// True once `finish` has run.
     finished: bool,
+    /// Lines so far that are malformed or residue: a missing parent may be one of them.
+    unreadable_lines: u64,
 }
 
 fn prefix(name: &Hash32) -> u64 {
@@ -138,6 +140,7 @@ impl Engine {
             dev_key_reported: false,
             unpinned_reported: false,
             finished: false,
+            unreadable_lines: 0,
         }
     }
 
@@ -218,6 +221,7 @@ impl Engine {
                 );
             }
             LineClass::Malformed(reason) => {
+                self.unreadable_lines += 1;
                 self.resolve_pending_as_malformed(pending);
                 self.push_finding(
                     Finding::new(
@@ -231,6 +235,7 @@ impl Engine {
                 }
             }
             LineClass::Residue(kind) => {
+                self.unreadable_lines += 1;
                 self.resolve_pending_as_malformed(pending);
                 if has_newline {
                     self.pending = Some(PendingResidue {
@@ -527,7 +532,11 @@ impl Engine {
                     None => {
                         let fi = self.push_finding(at(Finding::new(
                             FindingKind::LinkBroken,
-                            "previous_hash names no entry in the file: entries are missing or altered".to_owned(),
+                            if self.unreadable_lines > 0 {
+                                "previous_hash names no entry in the file: entries are missing or altered, or the parent is one of the lines above that is not a readable entry (see malformed_line)".to_owned()
+                            } else {
+                                "previous_hash names no entry in the file: entries are missing or altered".to_owned()
+                            },
                         )
                         .values("the hash of an earlier entry", line::printable(&facts.previous_text))));
                         self.unresolved.entry(name).or_default().push(fi);
@@ -780,6 +789,24 @@ impl Engine {
     }
 
     fn tpm_key_findings(&mut self, k: usize, index: u64, line_no: u64, offset: u64) {
+        // With pins given, only a pinned key may sign: a key merely found
+        // beside the chain can be replaced by whoever rewrote the chain.
+        if !self.keys.pins.is_empty() && !self.keys.tpm[k].pinned {
+            let expected = self.keys.pins.join(", ");
+            let actual = self.keys.tpm[k].fingerprint.clone();
+            self.push_finding(
+                Finding::new(
+                    FindingKind::KeyChanged,
+                    format!(
+                        "signed by TPM key {actual} ({}), which is not pinned: the chain may have been re-signed with another key",
+                        self.keys.tpm[k].source
+                    ),
+                )
+                .values(expected, actual)
+                .at(Some(index), line_no, offset),
+            );
+            return;
+        }
         let pinned: Vec<usize> = (0..self.keys.tpm.len())
             .filter(|&i| self.keys.tpm[i].pinned)
             .collect();
