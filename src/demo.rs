@@ -300,9 +300,11 @@ pub fn run(args: &DemoArgs) -> u8 {
             }
         })
     };
+    let mut missing = None;
     let tpm = match DemoTpm::start(dir.path()) {
         Ok(tpm) => Some(tpm),
         Err(reason) => {
+            missing = Some(format!("the demo started no swtpm: {reason}"));
             eprintln!(
                 "sealdesk demo: no TPM for the demo: {reason}; the PCR and quote panes will say so"
             );
@@ -311,7 +313,10 @@ pub fn run(args: &DemoArgs) -> u8 {
         }
     };
     let tcti = tpm.as_ref().map(DemoTpm::tcti);
-    let code = crate::tui::run(&path, &KeyArgs::default(), tcti.as_deref());
+    let keys = KeyArgs::default();
+    let mut settings = crate::tui::tpm_panel::TpmSettings::new(tcti.as_deref(), &keys);
+    settings.missing_tpm = missing;
+    let code = crate::tui::run_with(&path, &keys, settings);
     stop.store(true, Ordering::Relaxed);
     let _ = writer.join();
     if let Some(tpm) = tpm {

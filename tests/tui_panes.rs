@@ -41,6 +41,7 @@ fn settings() -> TpmSettings {
         pcr: 23,
         key_args: KeyArgs::default(),
         secret: SecretSource::DevelopmentKey,
+        missing_tpm: None,
     }
 }
 

@@ -266,3 +266,62 @@ fn seal_and_quote_from_the_view() {
         String::from_utf8_lossy(&status.stderr)
     );
 }
+
+/// Returns whether a process whose command line contains `needle` runs.
+fn process_running(needle: &str) -> bool {
+    Command::new("pgrep")
+        .args(["-f", needle])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn demo_starts_and_stops_swtpm() {
+    for tool in ["tmux", "swtpm", "pgrep"] {
+        if Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .map_or(true, |o| !o.status.success())
+        {
+            eprintln!("skipping demo_starts_and_stops_swtpm: {tool} is not installed");
+            return;
+        }
+    }
+    let work = tempfile::tempdir().expect("tempdir");
+    let session = format!("sealdesk-demo-e2e-{}", std::process::id());
+    let _guard = Session(session.clone());
+    // The demo's temporary directory, and so swtpm's state directory, lands under TMPDIR.
+    let command = format!(
+        "TMPDIR='{}' XDG_STATE_HOME='{}' '{}' demo --interval 60; echo SEALDESK-EXITED-$?; sleep 60",
+        work.path().display(),
+        work.path().display(),
+        env!("CARGO_BIN_EXE_sealdesk"),
+    );
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "120",
+        "-y",
+        "40",
+        &command,
+    ]);
+    wait_for(&session, "the TPM", |s| s.contains("sealing: TPM "));
+    let state = format!(
+        "swtpm socket --tpm2 --tpmstate dir={}/sealdesk-demo-",
+        work.path().display()
+    );
+    assert!(process_running(&state), "no process matches {state}");
+    keys(&session, &["P"]);
+    let screen = wait_for(&session, "the PCR pane", |s| s.contains("manufacturer IBM"));
+    assert!(screen.contains("swtpm:host=127.0.0.1,port="), "{screen}");
+    keys(&session, &["P"]);
+    wait_for(&session, "the pane to close", |s| {
+        !s.contains("r refreshes")
+    });
+    keys(&session, &["q"]);
+    wait_for(&session, "the exit", |s| s.contains("SEALDESK-EXITED-0"));
+    assert!(!process_running(&state), "{state} still runs");
+}

@@ -69,7 +69,11 @@ fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
 /// Opens the view on the chain at `path`; returns the exit code. `tcti` is the
 /// `--tcti` value, if any.
 pub fn run(path: &Path, keys: &KeyArgs, tcti: Option<&str>) -> u8 {
-    let settings = tpm_panel::TpmSettings::new(tcti, keys);
+    run_with(path, keys, tpm_panel::TpmSettings::new(tcti, keys))
+}
+
+/// Opens the view like [`run`] with TPM settings made by the caller.
+pub fn run_with(path: &Path, keys: &KeyArgs, settings: tpm_panel::TpmSettings) -> u8 {
     let path = match resolve_chain_path(path) {
         Ok(p) => p,
         Err(e) => {

@@ -66,6 +66,8 @@ pub struct TpmSettings {
     pub pcr: u8,
     pub key_args: KeyArgs,
     pub secret: SecretSource,
+    /// Why the program that opened the view has no TPM to offer, e.g. the demo without swtpm.
+    pub missing_tpm: Option<String>,
 }
 
 impl TpmSettings {
@@ -83,6 +85,7 @@ impl TpmSettings {
             pcr: 23,
             key_args: key_args.clone(),
             secret,
+            missing_tpm: None,
         }
     }
 }

@@ -42,6 +42,9 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             lines.push(row("TPM", "not reachable".to_owned(), theme, theme.bad()));
             lines.push(row("TCTI", tcti.clone(), theme, theme.text()));
             lines.push(row("error", plain(error), theme, theme.bad()));
+            if let Some(missing) = &tpm.settings.missing_tpm {
+                lines.push(row("why", plain(missing), theme, theme.bad()));
+            }
             lines.push(row(
                 "simulator",
                 format!("start one with: {SWTPM_HINT}"),
