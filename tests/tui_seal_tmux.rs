@@ -179,6 +179,16 @@ fn seal_and_quote_from_the_view() {
         s.contains(&format!("sealed entry {before}"))
             && s.contains(&format!("{} entries", before + 1))
     });
+    // The new entry is selected, so the detail pane shows it, and its signature verifies
+    // under the signing key the seal exported beside the chain.
+    let screen = wait_for(&session, "the sealed entry in the detail pane", |s| {
+        s.contains(&format!("entry {before} ·")) && s.contains("(verifies)")
+    });
+    assert!(
+        screen.contains("reason: first manual decision\\nsecond line"),
+        "{screen}"
+    );
+    assert!(screen.contains("operator: tester"), "{screen}");
 
     // Second seal: the PCR is at the head now.
     keys(&session, &["P"]);

@@ -168,6 +168,9 @@ pub struct App {
     pub spinner: usize,
     /// A seal changed the key files, so the worker must verify with reloaded keys.
     pub reload_keys: bool,
+    /// The keys are being reloaded, so the entry just sealed is selected only after
+    /// the worker verified the chain again.
+    awaiting_reverify: bool,
     /// The entry just sealed, selected once the follower reports it.
     select_after_seal: Option<u64>,
     tpm_jobs: Vec<TpmJob>,
@@ -223,6 +226,7 @@ impl App {
             popup: None,
             spinner: 0,
             reload_keys: false,
+            awaiting_reverify: false,
             select_after_seal: None,
             tpm_jobs: Vec::new(),
         }
@@ -405,11 +409,15 @@ impl App {
                     text.push_str(note);
                 }
                 self.notice = Some(text);
-                self.reload_keys |= info.keys_changed;
                 self.form.clear_after_seal();
                 self.form_open = false;
                 self.select_after_seal = Some(info.index);
-                self.select_sealed();
+                if info.keys_changed {
+                    self.reload_keys = true;
+                    self.awaiting_reverify = true;
+                } else {
+                    self.select_sealed();
+                }
             }
             Err(failure) => {
                 if failure.stale_preview {
@@ -429,6 +437,9 @@ impl App {
 
     /// Selects the entry just sealed once the view has it.
     fn select_sealed(&mut self) {
+        if self.awaiting_reverify {
+            return;
+        }
         if let Some(index) = self.select_after_seal {
             if index < self.offsets.len() as u64 {
                 self.select_after_seal = None;
@@ -518,6 +529,7 @@ impl App {
         match update {
             Update::Reverifying { generation } => {
                 self.generation = generation;
+                self.awaiting_reverify = false;
                 self.verification = Verification::Running {
                     done: 0,
                     total: 0,

@@ -140,7 +140,8 @@ async fn event_loop(
             match load_keys(&settings.key_args, &path) {
                 Ok(keys) => {
                     worker.abort();
-                    worker = worker::spawn(path.clone(), keys, update_tx.clone());
+                    worker =
+                        worker::spawn_after(path.clone(), keys, update_tx.clone(), app.generation);
                 }
                 Err(e) => app.notice = Some(format!("reloading the keys failed: {e}")),
             }

@@ -55,12 +55,23 @@ pub fn spawn(
     keys: VerifyKeys,
     updates: UnboundedSender<Update>,
 ) -> tokio::task::JoinHandle<()> {
+    spawn_after(path, keys, updates, 0)
+}
+
+/// Starts the task like [`spawn`], numbering its generations after `generation`, so that
+/// updates still queued from a replaced task are told apart by their older generation.
+pub fn spawn_after(
+    path: PathBuf,
+    keys: VerifyKeys,
+    updates: UnboundedSender<Update>,
+    generation: u64,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut worker = Worker {
             path,
             keys,
             updates,
-            generation: 0,
+            generation,
             engine: None,
             modes: Vec::new(),
             consumed: 0,
