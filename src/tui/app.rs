@@ -11,15 +11,16 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use crate::chain::finding::{FindingKind, Severity};
 use crate::chain::report::Report;
 
-use super::form::{FormContext, FormOutcome, SealForm};
+use super::form::SealForm;
 use super::keys::{action_for, Action};
 use super::query::Query;
 use super::rows::Row;
 use super::tpm_panel::{
-    default_export_dir, Export, HistoryLine, Probe, QuoteView, SealFailure, SealedInfo, TpmJob,
-    TpmSettings, TpmStatus, TpmView,
+    Export, HistoryLine, Probe, QuoteView, SealFailure, SealedInfo, TpmJob, TpmSettings, TpmView,
 };
 use super::worker::Update;
+
+mod tpm;
 
 /// Rows scrolled per mouse wheel step.
 const WHEEL_STEP: usize = 3;
@@ -232,67 +233,6 @@ impl App {
         }
     }
 
-    /// Sets where the TPM is and which keys verify, and queues the first probe.
-    pub fn with_tpm(mut self, settings: TpmSettings) -> App {
-        self.tpm = TpmView::new(settings);
-        self.request_probe();
-        self
-    }
-
-    /// Takes the TPM jobs queued by updates.
-    pub fn take_tpm_jobs(&mut self) -> Vec<TpmJob> {
-        std::mem::take(&mut self.tpm_jobs)
-    }
-
-    /// Queues a probe of the TPM and the chain, or marks one due after the running one.
-    pub fn request_probe(&mut self) {
-        if self.tpm.probe_running {
-            self.tpm.probe_pending = true;
-        } else {
-            self.tpm.probe_running = true;
-            self.tpm_jobs.push(TpmJob::Probe);
-        }
-    }
-
-    /// Returns the mode a seal would use now, in a word or two for the status line.
-    /// Software mode is returned only when chosen in the form, never as a fallback.
-    pub fn sealing_mode(&self) -> &'static str {
-        if self.form.mode == super::form::SealModeChoice::Software {
-            return "software";
-        }
-        match &self.tpm.status {
-            TpmStatus::Checking => "TPM?",
-            TpmStatus::Ready(_) => "TPM",
-            TpmStatus::Unreachable(_) | TpmStatus::NotBuilt => "no TPM",
-        }
-    }
-
-    /// Returns the facts from the view's state that validation of the seal form needs.
-    pub fn form_context(&self) -> FormContext {
-        let pcr = self.tpm.settings.pcr;
-        let tpm_unavailable = match &self.tpm.status {
-            TpmStatus::Unreachable(e) => Some(e.clone()),
-            TpmStatus::NotBuilt => Some("this sealdesk was built without TPM support".to_owned()),
-            _ => None,
-        };
-        let new_segment_needed = match &self.tpm.status {
-            TpmStatus::Ready(facts) if facts.verdict.needs_new_segment() => Some(format!(
-                "needed: the TPM's PCR {pcr} is not at the head's pcr_value ({}), for example because software entries were never extended into this TPM, so a TPM seal resets PCR {pcr} and starts a new segment",
-                facts.verdict.short()
-            )),
-            _ => None,
-        };
-        let head_broken = self.offsets.len().checked_sub(1).and_then(|head| {
-            (self.worst.get(&(head as u64)) == Some(&Severity::Error))
-                .then(|| format!("needed: the head (entry {head}) has error findings"))
-        });
-        FormContext {
-            tpm_unavailable,
-            new_segment_needed,
-            head_broken,
-        }
-    }
-
     /// Entry rows that fit in the table.
     pub fn table_capacity(&self) -> usize {
         usize::from(pane_heights(self.height).0.saturating_sub(1)).max(1)
@@ -383,146 +323,6 @@ impl App {
             Msg::Exported(result) => self.tpm.quote.export = Some(result),
         }
         self.ensure_visible();
-    }
-
-    fn on_probe(&mut self, probe: Probe) {
-        self.tpm.probe_running = false;
-        self.tpm.apply(probe);
-        if self.tpm.probe_pending {
-            self.tpm.probe_pending = false;
-            self.request_probe();
-        }
-    }
-
-    fn on_sealed(&mut self, result: Result<SealedInfo, SealFailure>) {
-        self.form.sealing = false;
-        match result {
-            Ok(info) => {
-                let mut text = format!(
-                    "sealed entry {} ({}) in {} mode",
-                    info.index,
-                    info.id,
-                    info.mode.as_str()
-                );
-                for note in &info.notes {
-                    text.push_str("; ");
-                    text.push_str(note);
-                }
-                self.notice = Some(text);
-                self.form.clear_after_seal();
-                self.form_open = false;
-                self.select_after_seal = Some(info.index);
-                if info.keys_changed {
-                    self.reload_keys = true;
-                    self.awaiting_reverify = true;
-                } else {
-                    self.select_sealed();
-                }
-            }
-            Err(failure) => {
-                if failure.stale_preview {
-                    self.preview_form();
-                } else {
-                    self.form.preview = None;
-                }
-                self.popup = Some(Popup {
-                    title: failure.title,
-                    message: failure.message,
-                    advice: failure.advice,
-                });
-            }
-        }
-        self.request_probe();
-    }
-
-    /// Selects the entry just sealed once the view has it.
-    fn select_sealed(&mut self) {
-        if self.awaiting_reverify {
-            return;
-        }
-        if let Some(index) = self.select_after_seal {
-            if index < self.offsets.len() as u64 {
-                self.select_after_seal = None;
-                self.jump_to(index);
-            }
-        }
-    }
-
-    /// Validates the form and builds the preview; on failure the messages stay beside the fields.
-    fn preview_form(&mut self) {
-        let context = self.form_context();
-        if !self.form.validate(&context) {
-            self.form.preview = None;
-            return;
-        }
-        if !matches!(self.verification, Verification::Done) {
-            self.form.notice =
-                Some("the chain is still being verified; preview again when it is done".to_owned());
-            return;
-        }
-        let head = self.offsets.len().checked_sub(1);
-        let previous = match (head, self.report.as_ref().and_then(|r| r.head.as_ref())) {
-            (None, _) => None,
-            (Some(index), Some(h)) if h.index == index as u64 => Some(h.hash.clone()),
-            (Some(index), _) => {
-                self.form.notice = Some(format!(
-                    "the hash of the head (entry {index}) is unknown; sealing is not possible until verification reads it"
-                ));
-                return;
-            }
-        };
-        match self.form.build_preview(
-            previous.as_deref(),
-            crate::chain::gotime::GoTime::now_local(),
-        ) {
-            Ok(preview) => self.form.preview = Some(preview),
-            Err(e) => self.form.notice = Some(e),
-        }
-    }
-
-    fn on_form_key(&mut self, key: KeyEvent) {
-        match self.form.on_key(key) {
-            FormOutcome::Stay => {}
-            FormOutcome::Close => self.form_open = false,
-            FormOutcome::Preview => self.preview_form(),
-            FormOutcome::Seal => {
-                if let Some(preview) = self.form.preview.clone() {
-                    self.form.sealing = true;
-                    self.tpm_jobs.push(TpmJob::Seal {
-                        options: crate::seal::SealOptions {
-                            pcr: self.tpm.settings.pcr,
-                            new_segment: preview.new_segment,
-                            force: preview.force,
-                            lock_timeout: std::time::Duration::from_secs(10),
-                        },
-                        preview: Box::new(preview),
-                    });
-                }
-            }
-        }
-    }
-
-    fn on_pane_key(&mut self, key: KeyEvent, pane: Overlay) {
-        match (pane, key.code) {
-            (_, KeyCode::Esc | KeyCode::Char('q')) => self.overlay = Overlay::None,
-            (Overlay::Pcr, KeyCode::Char('P')) | (Overlay::Quote, KeyCode::Char('Q')) => {
-                self.overlay = Overlay::None
-            }
-            (Overlay::Pcr, KeyCode::Char('r')) => self.request_probe(),
-            (Overlay::Quote, KeyCode::Char('t') | KeyCode::Enter) if !self.tpm.quote.running => {
-                self.tpm.quote.running = true;
-                self.tpm_jobs.push(TpmJob::Quote);
-            }
-            (Overlay::Quote, KeyCode::Char('e')) => {
-                if self.tpm.quote.last.is_some() {
-                    let dir = default_export_dir(&self.path);
-                    self.prompt = Some((PromptKind::ExportDir, dir.display().to_string()));
-                } else {
-                    self.notice = Some("take a quote first (t)".to_owned());
-                }
-            }
-            _ => {}
-        }
     }
 
     fn on_worker(&mut self, update: Update) {

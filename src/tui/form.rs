@@ -65,7 +65,7 @@ impl Field {
             Field::IncidentId => "incident id",
             Field::Operator => "operator",
             Field::NewSegment => "new segment",
-            Field::Force => "broken head",
+            Field::Force => "force",
         }
     }
 }

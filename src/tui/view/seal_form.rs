@@ -88,7 +88,10 @@ fn field_lines(form: &SealForm, app: &App, theme: &Theme) -> Vec<Line<'static>> 
                     app.tpm.settings.pcr
                 ),
             ),
-            Field::Force => checkbox(form.force, "seal onto a head with error findings"),
+            Field::Force => checkbox(
+                form.force,
+                "seal anyway (a head with error findings, or another check --force overrides)",
+            ),
         };
         let label_style = if focused {
             theme.selected()
