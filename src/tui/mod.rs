@@ -143,7 +143,10 @@ async fn event_loop(
                     worker =
                         worker::spawn_after(path.clone(), keys, update_tx.clone(), app.generation);
                 }
-                Err(e) => app.notice = Some(format!("reloading the keys failed: {e}")),
+                Err(e) => {
+                    tracing::warn!(error = %e, "reloading the keys after a seal failed");
+                    app.keys_reload_failed(&e);
+                }
             }
         }
         tui.terminal.draw(|frame| view::render(&app, frame))?;

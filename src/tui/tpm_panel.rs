@@ -58,7 +58,7 @@ pub struct TpmSettings {
     pub pcr: u8,
     pub key_args: KeyArgs,
     pub secret: SecretSource,
-    /// Why the program that opened the view has no TPM to offer, e.g. the demo without swtpm.
+    /// Reason the program that opened the view has no TPM to offer, e.g. the demo without swtpm.
     pub missing_tpm: Option<String>,
 }
 

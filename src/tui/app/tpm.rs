@@ -123,6 +123,15 @@ impl App {
         self.request_probe();
     }
 
+    /// Reports a failed key reload and selects the sealed entry without waiting for it.
+    pub fn keys_reload_failed(&mut self, error: &str) {
+        self.notice = Some(format!(
+            "reloading the keys failed, so the sealed entry is verified with the old keys: {error}"
+        ));
+        self.awaiting_reverify = false;
+        self.select_sealed();
+    }
+
     /// Selects the entry just sealed once the view has it.
     pub(super) fn select_sealed(&mut self) {
         if self.awaiting_reverify {

@@ -282,6 +282,7 @@ pub fn seal_entry(
 ) -> Result<SealedInfo, SealFailure> {
     let lock = ChainLock::acquire(chain_file, options.lock_timeout, |_| {})
         .map_err(|e| explain(&SealError::Lock(e)))?;
+
     let keys_for = |path: &Path| load_keys(&settings.key_args, path);
     let keys = keys_for(chain_file)
         .map_err(|e| failure("keys", e, "fix the key options and open the view again"))?;
@@ -296,6 +297,7 @@ pub fn seal_entry(
             stale_preview: true,
         });
     }
+
     let entry = NewEntry {
         id: Some(preview.entry.id.clone()),
         timestamp: Some(preview.entry.timestamp),
@@ -349,6 +351,7 @@ pub fn seal_entry(
         }
     };
     drop(lock);
+
     let sealed = result.map_err(|e| explain(&e))?;
     let mut notes = sealed.notes;
     if sealed.hash != preview.hash {
