@@ -551,3 +551,69 @@ fn software_seal_matches_preview() {
     let stale = seal_entry(&path, &settings(), &preview, &options).expect_err("stale");
     assert!(stale.stale_preview);
 }
+
+/// Copies the fixture chain into a temporary directory and previews an entry on it.
+fn preview_on_copy(
+    mode: SealModeChoice,
+) -> (tempfile::TempDir, PathBuf, sealdesk::tui::form::Preview) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("decisions_sealed.jsonl");
+    std::fs::copy(vector("fixed-timestamps"), &path).expect("copy fixture");
+    let app = app_on(&path, 100, 32);
+    let previous = app
+        .report
+        .as_ref()
+        .and_then(|r| r.head.clone())
+        .map(|h| h.hash);
+    let mut form = app.form.clone();
+    form.reason = "why".to_owned();
+    form.mode = mode;
+    let preview = form
+        .build_preview(previous.as_deref(), fixed_time())
+        .expect("preview");
+    (dir, path, preview)
+}
+
+#[test]
+fn seal_job_reports_held_lock() {
+    let (_dir, path, preview) = preview_on_copy(SealModeChoice::Software);
+    let _held =
+        sealdesk::seal::ChainLock::acquire(&path, std::time::Duration::from_secs(1), |_| {})
+            .expect("take the lock");
+    let options = sealdesk::seal::SealOptions {
+        lock_timeout: std::time::Duration::from_millis(200),
+        ..sealdesk::seal::SealOptions::default()
+    };
+    let failure = seal_entry(&path, &settings(), &preview, &options).expect_err("lock is held");
+    assert_eq!(failure.title, "chain locked");
+    assert!(failure.advice.contains("wait"), "{}", failure.advice);
+    assert_eq!(entries_in(&path), 16);
+}
+
+#[test]
+fn seal_job_reports_unreachable_tpm() {
+    let (_dir, path, preview) = preview_on_copy(SealModeChoice::Tpm);
+    let mut unreachable = settings();
+    // Port 1 on the loopback address: nothing listens there, so the connection is refused.
+    unreachable.tcti = TctiSelection::from_command_line("swtpm:host=127.0.0.1,port=1");
+    let options = sealdesk::seal::SealOptions::default();
+    let failure = seal_entry(&path, &unreachable, &preview, &options).expect_err("no TPM");
+    assert_eq!(failure.title, "TPM unreachable");
+    assert!(
+        failure.advice.contains("software mode"),
+        "{}",
+        failure.advice
+    );
+    assert_eq!(
+        entries_in(&path),
+        16,
+        "a failed TPM seal must not fall back to software"
+    );
+}
+
+fn entries_in(path: &Path) -> usize {
+    std::fs::read_to_string(path)
+        .expect("read chain")
+        .lines()
+        .count()
+}
