@@ -151,6 +151,8 @@ fn software_entries_after_quote_warn() {
             "software",
             "--mode",
             "software",
+            // A software entry after a tpm entry is a mode change, sealed only with --force.
+            "--force",
         ])
         .env("SEALDESK_HMAC_SECRET", "a test secret")
         .output()
@@ -254,4 +256,74 @@ fn replayed_pcr_is_quote_rollback() {
         "{:?}",
         finding_kinds(&value)
     );
+}
+
+#[test]
+fn empty_chain_quote_explained() {
+    let swtpm = Swtpm::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(CHAIN_FILE), b"").unwrap();
+
+    let (output, value) = quote(dir.path(), &swtpm, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(value["findings"].as_array().unwrap().is_empty(), "{value}");
+    let output = sealdesk()
+        .arg("quote")
+        .arg(dir.path())
+        .args(["--tcti", &swtpm.tcti()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("no head"), "{stdout}");
+    assert!(
+        stdout.contains("consistent with nothing sealed"),
+        "{stdout}"
+    );
+
+    tpm2(
+        &swtpm,
+        "tpm2_pcrextend",
+        &[&format!("23:sha256={}", "ab".repeat(32))],
+    );
+    let (output, value) = quote(dir.path(), &swtpm, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let message = value["findings"][0]["message"].as_str().unwrap();
+    assert_eq!(value["findings"][0]["kind"], "anchor_mismatch");
+    assert!(message.contains("the chain is empty"), "{message}");
+    assert!(message.contains("not zero"), "{message}");
+    assert!(!message.contains("cut"), "{message}");
+}
+
+#[test]
+fn software_chain_quote_explained() {
+    let swtpm = Swtpm::start();
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..2 {
+        let output = seal(
+            dir.path(),
+            &format!("decision {i}"),
+            &["--mode", "software"],
+        );
+        assert!(output.status.success(), "{}", text(&output));
+    }
+    for extend in [false, true] {
+        if extend {
+            tpm2(
+                &swtpm,
+                "tpm2_pcrextend",
+                &[&format!("23:sha256={}", "cd".repeat(32))],
+            );
+        }
+        let (output, value) = quote(dir.path(), &swtpm, &[]);
+        assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+        assert_eq!(value["findings"][0]["kind"], "anchor_mismatch", "{value}");
+        let message = value["findings"][0]["message"].as_str().unwrap();
+        assert!(
+            message.contains("no entry of this chain was ever extended into this TPM"),
+            "{message}"
+        );
+        assert!(message.contains("software entries"), "{message}");
+        assert!(!message.contains("cut"), "{message}");
+        assert!(!message.contains("restarted"), "{message}");
+    }
 }

@@ -119,3 +119,122 @@ fn missing_required_argument_is_exit_2() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
 }
+
+#[test]
+fn symlinked_chain_shares_lock() {
+    let root = tempfile::tempdir().unwrap();
+    let real = root.path().join("chain");
+    std::fs::create_dir(&real).unwrap();
+    std::fs::write(real.join(CHAIN_FILE), b"").unwrap();
+    // A symlink to the chain file in another directory: appending `.lock` to each path
+    // as given would put the two lock files in different directories.
+    let alias = root.path().join("alias.jsonl");
+    std::os::unix::fs::symlink(real.join(CHAIN_FILE), &alias).unwrap();
+
+    let workers: Vec<_> = [real.clone(), alias]
+        .into_iter()
+        .enumerate()
+        .map(|(worker, path)| {
+            std::thread::spawn(move || {
+                for i in 0..25 {
+                    let output = seal(
+                        &path,
+                        &format!("worker {worker} seal {i}"),
+                        &["--mode", "software"],
+                    );
+                    assert!(output.status.success(), "{}", text(&output));
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().unwrap();
+    }
+
+    let all = lines(&real.join(CHAIN_FILE));
+    assert_eq!(all.len(), 50);
+    for (index, line) in all.iter().enumerate() {
+        let value: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(value["chain_idx"], index as u64, "line {index}");
+    }
+    let (code, report) = verify(&real, &[]);
+    assert_eq!(code, 0, "errors: {:?}", errors(&report));
+    assert_eq!(report["entries"], 50);
+}
+
+/// Runs `sealdesk seal DIR --mode software` with the given field options.
+fn seal_fields(dir: &std::path::Path, fields: &[&str]) -> std::process::Output {
+    sealdesk()
+        .arg("seal")
+        .arg(dir)
+        .args(["--mode", "software"])
+        .args(fields)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn invalid_fields_are_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = [
+        "--action",
+        "ingest",
+        "--decision",
+        "allow",
+        "--reason",
+        "ok",
+    ];
+    let cases: [(&[&str], &str, &str); 7] = [
+        (
+            &["--decision", "block"],
+            "--decision",
+            "allow, deny, escalate",
+        ),
+        (&["--action", ""], "--action", "empty"),
+        (&["--reason", " \t "], "--reason", "whitespace"),
+        (&["--reason", "ring\u{7}"], "--reason", "\\u{7}"),
+        (&["--operator", "eve\u{202e}"], "--operator", "\\u{202e}"),
+        (&["--event-id", "E\u{200b}1"], "--event-id", "\\u{200b}"),
+        (&["--id", "DEC\n1"], "--id", "\\u{a}"),
+    ];
+    for (change, option, needle) in cases {
+        let mut args: Vec<&str> = base.to_vec();
+        for pair in change.chunks(2) {
+            match args.iter().position(|a| *a == pair[0]) {
+                Some(at) => args[at + 1] = pair[1],
+                None => args.extend_from_slice(pair),
+            }
+        }
+        let output = seal_fields(dir.path(), &args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{change:?}: {}",
+            text(&output)
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(option), "{change:?}: {stderr}");
+        assert!(stderr.contains(needle), "{change:?}: {stderr}");
+    }
+    assert!(!dir.path().join(CHAIN_FILE).exists());
+}
+
+#[test]
+fn reason_line_breaks_and_unknown_action() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = seal_fields(
+        dir.path(),
+        &[
+            "--action",
+            "quarantine",
+            "--decision",
+            "deny",
+            "--reason",
+            "two lines\nand\ta tab",
+        ],
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("\"quarantine\" is not one of"), "{stderr}");
+    assert_eq!(lines(&dir.path().join(CHAIN_FILE)).len(), 1);
+}

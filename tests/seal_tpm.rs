@@ -337,3 +337,97 @@ fn rand_bytes() -> [u8; 32] {
     getrandom::getrandom(&mut bytes).unwrap();
     bytes
 }
+
+#[test]
+fn software_after_tpm_needs_force() {
+    let swtpm = Swtpm::start();
+    let dir = tempfile::tempdir().unwrap();
+    seal_ok(dir.path(), &swtpm, "tpm entry");
+    let chain = dir.path().join(CHAIN_FILE);
+
+    let output = seal(dir.path(), "software entry", &["--mode", "software"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("is a tpm entry"), "{stderr}");
+    assert!(stderr.contains("seal_mode_changed"), "{stderr}");
+    assert!(stderr.contains("--force"), "{stderr}");
+    assert_eq!(lines(&chain).len(), 1);
+
+    let output = seal(
+        dir.path(),
+        "forced software entry",
+        &["--mode", "software", "--force"],
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("WARNING"), "{stderr}");
+    assert!(
+        stderr.contains("will report seal_mode_changed as an error"),
+        "{stderr}"
+    );
+    assert_eq!(lines(&chain).len(), 2);
+    let (code, report) = verify_pub(dir.path());
+    assert_eq!(code, 1);
+    assert!(
+        kinds(&report)
+            .iter()
+            .any(|(k, i, s)| k == "seal_mode_changed" && *i == Some(1) && s == "error"),
+        "{:?}",
+        kinds(&report)
+    );
+}
+
+#[test]
+fn held_pcr_lock_times_out() {
+    let swtpm = Swtpm::start();
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tempfile::tempdir().unwrap();
+    let lock_dir = runtime.path().join("sealdesk");
+    std::fs::create_dir(&lock_dir).unwrap();
+    std::fs::set_permissions(
+        &lock_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let tcti = swtpm.tcti();
+    let seal_with_runtime = |reason: &str| {
+        seal_support::sealdesk()
+            .env("XDG_RUNTIME_DIR", runtime.path())
+            .arg("seal")
+            .arg(dir.path())
+            .args(["--action", "ingest", "--decision", "allow"])
+            .args(["--reason", reason, "--tcti", &tcti, "--lock-timeout", "1"])
+            .output()
+            .unwrap()
+    };
+    let output = seal_with_runtime("first");
+    assert!(output.status.success(), "{}", text(&output));
+    let held = sealdesk::seal::PcrLock::acquire_in(
+        &lock_dir,
+        &tcti,
+        23,
+        std::time::Duration::from_secs(1),
+        |_| {},
+    )
+    .unwrap();
+
+    // The test holds the PCR lock as a sealer of another chain through this TPM would.
+    let output = seal_with_runtime("blocked");
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("timed out"), "{stderr}");
+    assert!(stderr.contains("PCR lock"), "{stderr}");
+    let name = held
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(stderr.contains(&name), "{name} not in {stderr}");
+    assert_eq!(lines(&dir.path().join(CHAIN_FILE)).len(), 1);
+
+    drop(held);
+    let output = seal_with_runtime("after release");
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(lines(&dir.path().join(CHAIN_FILE)).len(), 2);
+}

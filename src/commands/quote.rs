@@ -251,7 +251,10 @@ fn print_text(
     if let Anchor::Anchored { head } = relation {
         match head {
             Some(index) => println!("anchored: the PCR equals the pcr_value of the head (entry {index}); {ANCHOR_LIMIT}"),
-            None => println!("anchored: the chain is empty and the PCR is zero"),
+            None => println!(
+                "the chain is empty, so it has no head; PCR {} is zero, which is consistent with nothing sealed through it",
+                record.pcr
+            ),
         }
     } else if let Some(head) = &chain.report.head {
         println!("head: entry {} pcr_value {}", head.index, head.pcr_value);

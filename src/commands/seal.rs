@@ -29,6 +29,14 @@ pub fn run(args: &SealArgs, key_args: &KeyArgs) -> u8 {
         incident_id: args.incident_id.clone(),
         operator: args.operator.clone(),
     };
+    match entry.validate() {
+        Ok(warnings) => {
+            for warning in warnings {
+                eprintln!("sealdesk seal: {}", printable(&warning));
+            }
+        }
+        Err(error) => return fail(&error.to_string(), error.exit_code()),
+    }
     let options = SealOptions {
         pcr: args.tpm.pcr,
         new_segment: args.new_segment,

@@ -92,6 +92,33 @@ pub fn finding(
                     .values(head_pcr, hex32(pcr)),
             )
         }
+        Anchor::Unrelated if chain.entries() == 0 => Some(
+            Finding::new(
+                FindingKind::AnchorMismatch,
+                format!(
+                    "the chain is empty, so it has no head to compare, but PCR {pcr_index} (from {source}) is {}, not zero: something other than this chain extended it (another program, or seals of another chain through the same PCR)",
+                    hex32(pcr)
+                ),
+            )
+            .values(head_pcr, hex32(pcr)),
+        ),
+        Anchor::Unrelated if !chain.has_tpm_entry() => {
+            let value = if *pcr == ZERO32 {
+                "zero".to_owned()
+            } else {
+                hex32(pcr)
+            };
+            Some(
+                Finding::new(
+                    FindingKind::AnchorMismatch,
+                    format!(
+                        "no entry of this chain was ever extended into this TPM: all {} entries are software entries, whose pcr_value only simulates the PCR, so a TPM PCR cannot anchor this chain (PCR {pcr_index} from {source} is {value}); seal in TPM mode (with --new-segment) to start anchoring it",
+                        chain.entries()
+                    ),
+                )
+                .values(head_pcr, hex32(pcr)),
+            )
+        }
         Anchor::Unrelated => {
             let cause = if *pcr == ZERO32 {
                 "it is zero: the TPM restarted or the PCR was reset since the last seal"
@@ -188,6 +215,36 @@ mod tests {
         assert_eq!(compare(&other, &chain), Anchor::Unrelated);
         let found = finding(&Anchor::Unrelated, &other, 23, &chain, "a test").unwrap();
         assert_eq!(found.severity, Severity::Error);
+    }
+
+    #[test]
+    fn software_only_chain_explained() {
+        let (_dir, chain) = software_chain(2);
+        for pcr in [ZERO32, [7u8; 32]] {
+            let found = finding(&Anchor::Unrelated, &pcr, 23, &chain, "a test").unwrap();
+            assert_eq!(found.severity, Severity::Error);
+            assert!(
+                found
+                    .message
+                    .contains("no entry of this chain was ever extended"),
+                "{}",
+                found.message
+            );
+            assert!(!found.message.contains("cut"), "{}", found.message);
+        }
+    }
+
+    #[test]
+    fn empty_chain_nonzero_pcr_explained() {
+        let (_dir, chain) = software_chain(0);
+        let found = finding(&Anchor::Unrelated, &[7u8; 32], 23, &chain, "a test").unwrap();
+        assert!(
+            found.message.contains("the chain is empty"),
+            "{}",
+            found.message
+        );
+        assert!(found.message.contains("not zero"), "{}", found.message);
+        assert!(!found.message.contains("cut"), "{}", found.message);
     }
 
     #[test]

@@ -24,13 +24,98 @@ pub enum LockError {
     TimedOut { path: PathBuf, waited: Duration },
     #[error("cannot lock {path}: {source}")]
     Lock { path: PathBuf, source: io::Error },
+    #[error("timed out after {waited:?} waiting for the PCR lock {path} (PCR {pcr} on TCTI `{tcti}`), which another sealdesk process holds while it seals a chain through the same TPM PCR; retry when it has finished, or raise --lock-timeout")]
+    PcrTimedOut {
+        path: PathBuf,
+        tcti: String,
+        pcr: u8,
+        waited: Duration,
+    },
+    #[error("cannot use {path} for the PCR locks: {reason}")]
+    LockDir { path: PathBuf, reason: String },
 }
 
-/// Returns the lock file for `chain_file`: the same name with `.lock` appended.
+/// Returns the lock file for `chain_file`: its canonical path with `.lock` appended.
+///
+/// The path is canonicalized first (symlinks, `.` and `..` resolved), so that every path
+/// that reaches one chain file takes the same lock. When the file does not exist yet, its
+/// directory is canonicalized and the file name appended. When neither resolves (a missing
+/// directory), the path is used as given, because no chain can be written there anyway.
+///
+/// NOTE: a chain file that is a dangling symlink is locked under the symlink's own name,
+/// not under its target's.
 pub fn lock_path(chain_file: &Path) -> PathBuf {
-    let mut name = chain_file.as_os_str().to_owned();
+    let mut name = canonical_chain_path(chain_file).into_os_string();
     name.push(".lock");
     PathBuf::from(name)
+}
+
+fn canonical_chain_path(chain_file: &Path) -> PathBuf {
+    if let Ok(path) = std::fs::canonicalize(chain_file) {
+        return path;
+    }
+    let Some(file_name) = chain_file.file_name() else {
+        return chain_file.to_path_buf();
+    };
+    let dir = match chain_file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    match std::fs::canonicalize(dir) {
+        Ok(dir) => dir.join(file_name),
+        Err(_) => chain_file.to_path_buf(),
+    }
+}
+
+/// Opens (creating with mode 0600) and exclusively `flock`s `path`, waiting up to `timeout`.
+///
+/// `on_wait` runs once, with `path`, when another process holds the lock.
+pub(super) fn lock_file(
+    path: &Path,
+    timeout: Duration,
+    on_wait: impl FnOnce(&Path),
+) -> Result<File, LockError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(|source| LockError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let start = Instant::now();
+    let mut on_wait = Some(on_wait);
+    loop {
+        // SAFETY: flock(2) on a descriptor owned by `file`, which outlives the call.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc == 0 {
+            return Ok(file);
+        }
+        let error = io::Error::last_os_error();
+        match error.raw_os_error() {
+            Some(libc::EWOULDBLOCK) | Some(libc::EINTR) => {}
+            _ => {
+                return Err(LockError::Lock {
+                    path: path.to_path_buf(),
+                    source: error,
+                })
+            }
+        }
+        if let Some(notify) = on_wait.take() {
+            notify(path);
+        }
+        let waited = start.elapsed();
+        if waited >= timeout {
+            return Err(LockError::TimedOut {
+                path: path.to_path_buf(),
+                waited,
+            });
+        }
+        thread::sleep(RETRY_INTERVAL);
+    }
 }
 
 /// An exclusive lock on a chain, released when dropped (closing the file releases the `flock`).
@@ -50,44 +135,8 @@ impl ChainLock {
         on_wait: impl FnOnce(&Path),
     ) -> Result<ChainLock, LockError> {
         let path = lock_path(chain_file);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|source| LockError::Open {
-                path: path.clone(),
-                source,
-            })?;
-        let start = Instant::now();
-        let mut on_wait = Some(on_wait);
-        loop {
-            // SAFETY: flock(2) on a descriptor owned by `file`, which outlives the call.
-            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-            if rc == 0 {
-                return Ok(ChainLock { _file: file, path });
-            }
-            let error = io::Error::last_os_error();
-            match error.raw_os_error() {
-                Some(libc::EWOULDBLOCK) | Some(libc::EINTR) => {}
-                _ => {
-                    return Err(LockError::Lock {
-                        path,
-                        source: error,
-                    })
-                }
-            }
-            if let Some(notify) = on_wait.take() {
-                notify(&path);
-            }
-            let waited = start.elapsed();
-            if waited >= timeout {
-                return Err(LockError::TimedOut { path, waited });
-            }
-            thread::sleep(RETRY_INTERVAL);
-        }
+        let file = lock_file(&path, timeout, on_wait)?;
+        Ok(ChainLock { _file: file, path })
     }
 
     /// Takes the lock for a reader that compares the TPM with the chain (quote, anchor),
@@ -141,6 +190,26 @@ mod tests {
         drop(first);
         let third = ChainLock::acquire(&chain, Duration::from_millis(50), |_| {});
         assert!(third.is_ok());
+    }
+
+    #[test]
+    fn lock_path_resolves_other_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let direct = lock_path(&real.join("chain.jsonl"));
+        assert_eq!(direct.file_name().unwrap(), "chain.jsonl.lock");
+        // The chain file does not exist yet, so its directory is resolved.
+        assert_eq!(lock_path(&link.join("chain.jsonl")), direct);
+        assert_eq!(lock_path(&real.join("../real/./chain.jsonl")), direct);
+
+        std::fs::write(real.join("chain.jsonl"), b"").unwrap();
+        std::os::unix::fs::symlink(real.join("chain.jsonl"), dir.path().join("alias.jsonl"))
+            .unwrap();
+        assert_eq!(lock_path(&link.join("chain.jsonl")), direct);
+        assert_eq!(lock_path(&dir.path().join("alias.jsonl")), direct);
     }
 
     #[test]

@@ -1,14 +1,17 @@
 //! Appending an entry to a chain: the lock, the order of operations, and the
 //! software and TPM signing modes.
 //!
-//! Order in TPM mode: take the chain's lock, read the PCR, compute the new
-//! value, sign, append and fsync the line, extend the PCR, read it back,
-//! release the lock. A crash therefore leaves the chain at most one entry
-//! ahead of the PCR, never behind it, and the next seal completes that entry.
+//! Order in TPM mode: take the chain's lock, take the PCR lock (see
+//! [`pcr_lock`]), read the PCR, compute the new value, sign, append and fsync
+//! the line, extend the PCR, read it back, release both locks. A crash
+//! therefore leaves the chain at most one entry ahead of the PCR, never behind
+//! it, and the next seal completes that entry.
 
 pub mod anchor;
+mod input;
 pub mod keyfile;
 pub mod lock;
+pub mod pcr_lock;
 pub mod snapshot;
 mod tpm_mode;
 pub mod write;
@@ -18,7 +21,7 @@ use std::time::Duration;
 
 use crate::chain::crypto::{pcr_extend, sha256, HmacKey, ZERO32};
 use crate::chain::entry::{
-    append_sealed_line, hex32, DecisionEntry, SealMode, CHAIN_FILE, GENESIS,
+    append_sealed_line, hex32, DecisionEntry, SealMode, CHAIN_FILE, DEV_KEY, GENESIS,
 };
 use crate::chain::finding::Finding;
 use crate::chain::gotime::GoTime;
@@ -26,7 +29,9 @@ use crate::chain::verify::VerifyKeys;
 use crate::tpm::{TpmError, TpmHandle};
 use crate::verify_file::OpenError;
 
+pub use input::{DECISIONS, KNOWN_ACTIONS};
 pub use lock::{ChainLock, LockError};
+pub use pcr_lock::PcrLock;
 pub use snapshot::{ChainSnapshot, EntryInfo};
 
 /// The decision to seal, as given on the command line.
@@ -131,11 +136,12 @@ pub enum SealError {
 
 impl SealError {
     /// Returns the exit code: 1 when sealing was rejected (divergence, broken head,
-    /// changed key, lock timeout, PCR read-back mismatch), 2 for bad arguments, files that
+    /// changed key, mode downgrade, chain or PCR lock timeout, PCR read-back mismatch), 2 for bad arguments, files that
     /// cannot be opened or written, and TPM failures.
     pub fn exit_code(&self) -> u8 {
         match self {
-            SealError::Rejected(_) | SealError::Lock(LockError::TimedOut { .. }) => 1,
+            SealError::Rejected(_)
+            | SealError::Lock(LockError::TimedOut { .. } | LockError::PcrTimedOut { .. }) => 1,
             _ => 2,
         }
     }
@@ -175,6 +181,10 @@ pub fn resolve_seal_path(path: &Path) -> Result<PathBuf, SealError> {
 
 /// Seals `entry` onto the chain at `chain_file` (from [`resolve_seal_path`]).
 ///
+/// The entry's fields are checked first ([`NewEntry::validate`]). In TPM mode the PCR
+/// lock is taken after the chain's lock. A software entry after a tpm head is rejected
+/// unless `options.force`.
+///
 /// The caller takes `lock` first and, in TPM mode, connects to the TPM after taking it:
 /// on a direct simulator connection, connecting flushes the objects other processes
 /// left loaded, which must not hit another sealer's keys. `load_keys` builds the
@@ -195,7 +205,14 @@ pub fn seal(
             chain_file.display()
         )));
     }
+    entry.validate()?;
     let mut notes = Vec::new();
+    // Taken after the chain's lock and held until this function returns, so it covers
+    // the PCR read, the extension and the read-back.
+    let _pcr_lock = match signer {
+        Signer::Tpm(tpm) => Some(acquire_pcr_lock(tpm, options, &mut notes)?),
+        Signer::Software(_) => None,
+    };
     let tpm_keys = match signer {
         Signer::Tpm(tpm) => Some(tpm_mode::public_keys(tpm)?),
         Signer::Software(_) => None,
@@ -215,6 +232,11 @@ pub fn seal(
     let chain = ChainSnapshot::load(chain_file, verify_keys)?;
     check_head(&chain, options.force, &mut notes)?;
     let head = chain.head();
+    if let (Signer::Software(key), Some(h)) = (signer, &head) {
+        if h.mode == Some(SealMode::Tpm) {
+            check_downgrade(h.index, key, options.force, &mut notes)?;
+        }
+    }
 
     let base_pcr = match (signer, &tpm_keys) {
         (Signer::Tpm(tpm), Some(keys)) => {
@@ -285,6 +307,59 @@ pub fn seal(
         mode: signer.mode(),
         notes,
     })
+}
+
+/// Takes the lock of the PCR that `tpm` extends (see [`pcr_lock`]), noting a wait.
+fn acquire_pcr_lock(
+    tpm: &TpmHandle,
+    options: &SealOptions,
+    notes: &mut Vec<String>,
+) -> Result<PcrLock, SealError> {
+    let tcti = &tpm.tcti().tcti;
+    let lock = PcrLock::acquire(tcti, options.pcr, options.lock_timeout, |path| {
+        tracing::info!(lock = %path.display(), pcr = options.pcr, "waiting for the PCR lock");
+        notes.push(format!(
+            "waited for the PCR lock {}: another chain was being sealed through PCR {} of this TPM",
+            path.display(),
+            options.pcr
+        ));
+    })?;
+    Ok(lock)
+}
+
+/// Rejects a software entry after the tpm entry `head` unless `force`.
+///
+/// Such an entry changes the seal mode, which verification reports as
+/// `seal_mode_changed`: an error when the entry verifies only under the development key
+/// (anyone can forge it), a warning otherwise. It also leaves the TPM's PCR behind.
+fn check_downgrade(
+    head: u64,
+    key: &HmacKey,
+    force: bool,
+    notes: &mut Vec<String>,
+) -> Result<(), SealError> {
+    let probe = [0u8; 32];
+    let dev_key = key.sign(&probe) == HmacKey::new(DEV_KEY.as_bytes()).sign(&probe);
+    if !force {
+        let key_text = if dev_key {
+            "with the public development key, which verification reports as an error because anyone can forge such an entry"
+        } else {
+            "which verification reports as a warning"
+        };
+        return Err(SealError::Rejected(format!(
+            "the head (entry {head}) is a tpm entry, so a software entry now changes the seal mode (seal_mode_changed) {key_text}; it is also not extended into the TPM, so quotes no longer match the head and the next TPM seal needs --new-segment. Seal in TPM mode, or pass --force to seal in software mode anyway"
+        )));
+    }
+    if dev_key {
+        notes.push(format!(
+            "WARNING: sealed a software entry with the public development key after the tpm entry {head} (--force); `sealdesk verify` will report seal_mode_changed as an error, because anyone could have forged this entry"
+        ));
+    } else {
+        notes.push(format!(
+            "warning: sealed a software entry after the tpm entry {head} (--force); verification reports seal_mode_changed, and the next TPM seal needs --new-segment"
+        ));
+    }
+    Ok(())
 }
 
 /// Rejects a head with error findings unless `force`.

@@ -128,6 +128,11 @@ impl ChainSnapshot {
             .find(|&index| self.entry(index).and_then(|e| e.pcr).as_ref() == Some(pcr))
     }
 
+    /// Returns true when some entry's `seal_mode` is `tpm`, so it was extended into a TPM.
+    pub fn has_tpm_entry(&self) -> bool {
+        (0..self.entries()).any(|i| self.entry(i).and_then(|e| e.mode) == Some(SealMode::Tpm))
+    }
+
     /// Returns the seal modes of the entries after `index`, in order.
     pub fn modes_after(&self, index: u64) -> Vec<Option<SealMode>> {
         (index + 1..self.entries())
