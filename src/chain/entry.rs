@@ -369,7 +369,12 @@ const HEX_VALUE: [u8; 256] = {
 
 /// Parses 64 hex digits of either case; the flag is true when any digit is upper case.
 pub fn parse_hex32(text: &str) -> Option<([u8; 32], bool)> {
-    let bytes: &[u8; 64] = text.as_bytes().try_into().ok()?;
+    parse_hex32_bytes(text.as_bytes())
+}
+
+/// `parse_hex32` over bytes that need not be UTF-8.
+pub fn parse_hex32_bytes(text: &[u8]) -> Option<([u8; 32], bool)> {
+    let bytes: &[u8; 64] = text.try_into().ok()?;
     let mut out = [0u8; 32];
     let mut seen = 0u8;
     // Branch-free: every line carries four such fields.

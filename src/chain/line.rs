@@ -5,6 +5,8 @@
 //! lines are analysed in parallel; links, forks and PCR replay need the
 //! lines before and live in `verify`.
 
+use std::borrow::Cow;
+
 use super::crypto::{self, Hash32};
 use super::entry::{self, DecisionEntry, DecodeError, SealMode, DEV_KEY, ENTRY_FIELDS, GENESIS};
 use super::finding::{FindingKind, Severity};
@@ -166,16 +168,20 @@ pub struct EntryFacts {
     /// The hash that signature and PCR replay use: the stored hash, or the
     /// entry bytes' hash when the stored one is not 64 hex digits.
     pub replay_hash: Hash32,
+    /// The stored hash as written, kept only when it is not 64 lower-case
+    /// hex digits (otherwise it is `name` in hex); see `hash_display`.
     pub stored_hash_text: String,
     pub hash_match: HashMatch,
     /// `previous_hash`: genesis, a digest in lower-case hex, or other text.
     pub previous: Previous,
+    /// `previous_hash` as written when it is neither genesis nor 64
+    /// lower-case hex digits; see `previous_display`.
     pub previous_text: String,
     pub pcr: Option<Hash32>,
+    /// `pcr_value` as written when it is not 64 lower-case hex digits.
     pub pcr_text: String,
     pub chain_idx: StoredIndex,
     pub seal_mode: Option<SealMode>,
-    pub seal_mode_text: String,
     pub signature: SignatureCheck,
     /// Whether the signature also verifies under the development key.
     pub dev_key_valid: bool,
@@ -415,14 +421,14 @@ impl LineAnalyzer {
             let kind = self.scan.top_kind.map_or("a value", |k| k.name());
             return Err(format!("the line is {kind}, not a sealed entry object"));
         }
-        let entry_members: Vec<usize> = self
-            .scan
-            .top
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| entry::field_of(bytes, m, &["entry"]).is_some())
-            .map(|(i, _)| i)
-            .collect();
+        // Usually one `entry` member: keep the list on the stack.
+        let mut entry_members = EntryMembers::default();
+        for (i, m) in self.scan.top.iter().enumerate() {
+            if entry::field_of(bytes, m, &["entry"]).is_some() {
+                entry_members.push(i);
+            }
+        }
+        let entry_members = entry_members.as_slice();
         let Some(&entry_pos) = entry_members
             .iter()
             .rev()
@@ -438,7 +444,7 @@ impl LineAnalyzer {
             bytes,
             start,
             entry_pos,
-            &entry_members,
+            entry_members,
             keys,
         )))
     }
@@ -471,10 +477,10 @@ impl LineAnalyzer {
         }
 
         // Top-level fields, decoded as Go decodes SealedEntry.
-        let mut hash_text = String::new();
-        let mut signature_text = String::new();
-        let mut pcr_text = String::new();
-        let mut mode_text: Option<String> = None;
+        let mut hash_text: Cow<[u8]> = Cow::Borrowed(b"");
+        let mut signature_text: Cow<[u8]> = Cow::Borrowed(b"");
+        let mut pcr_text: Cow<[u8]> = Cow::Borrowed(b"");
+        let mut mode_text: Option<Cow<[u8]>> = None;
         let mut chain_idx = StoredIndex::Value(0);
         let mut top_unknown = false;
         let mut wrong_types: Vec<String> = Vec::new();
@@ -496,9 +502,7 @@ impl LineAnalyzer {
                 Some(3) => &mut pcr_text,
                 Some(4) => {
                     match member.kind {
-                        ValueKind::String => {
-                            mode_text = Some(entry::decode_string(token, member.escaped))
-                        }
+                        ValueKind::String => mode_text = Some(string_bytes(token, member.escaped)),
                         ValueKind::Null => {}
                         k => wrong_types.push(format!(
                             "\"seal_mode\" must be a string but is {}",
@@ -541,7 +545,7 @@ impl LineAnalyzer {
                 }
             };
             match member.kind {
-                ValueKind::String => *slot = entry::decode_string(token, member.escaped),
+                ValueKind::String => *slot = string_bytes(token, member.escaped),
                 ValueKind::Null => {}
                 k => wrong_types.push(format!(
                     "\"{}\" must be a string but is {}",
@@ -561,7 +565,7 @@ impl LineAnalyzer {
             .iter()
             .filter(|(top, _)| entry_members.contains(top))
             .map(|(_, m)| m);
-        let stored = entry::parse_hex32(&hash_text);
+        let stored = entry::parse_hex32_bytes(&hash_text);
         let raw_verifies = stored.is_some_and(|(h, _)| h == raw_hash);
         // When the raw bytes verify, only previous_hash, unknown keys and
         // wrong types matter: skip decoding the other fields.
@@ -633,7 +637,7 @@ impl LineAnalyzer {
             };
             findings.push(
                 LocalFinding::new(FindingKind::HashMismatch, format!("hash mismatch: {why}"))
-                    .values(crypto_hex(&raw_hash), printable(&hash_text)),
+                    .values(crypto_hex(&raw_hash), lossy(&hash_text)),
             );
         }
 
@@ -669,7 +673,7 @@ impl LineAnalyzer {
         }
 
         let replay_hash = stored.map_or(raw_hash, |(h, _)| h);
-        let name = stored.map_or_else(|| crypto::text_name(hash_text.as_bytes()), |(h, _)| h);
+        let name = stored.map_or_else(|| crypto::text_name(&hash_text), |(h, _)| h);
         let previous = if decoded.previous_hash == GENESIS {
             Previous::Genesis
         } else {
@@ -678,9 +682,25 @@ impl LineAnalyzer {
                 _ => Previous::Name(crypto::text_name(decoded.previous_hash.as_bytes())),
             }
         };
+        // Texts are kept only where hex bytes cannot give them back.
+        let previous_text = match previous {
+            Previous::Genesis => String::new(),
+            Previous::Name(_)
+                if entry::parse_hex32(&decoded.previous_hash).is_some_and(|(_, upper)| !upper) =>
+            {
+                String::new()
+            }
+            Previous::Name(_) => decoded.previous_hash,
+        };
+        let stored_hash_text = match stored {
+            Some((_, false)) => String::new(),
+            _ => lossy(&hash_text),
+        };
 
-        let pcr = match entry::parse_hex32(&pcr_text) {
+        let mut pcr_upper = false;
+        let pcr = match entry::parse_hex32_bytes(&pcr_text) {
             Some((p, upper)) => {
+                pcr_upper = upper;
                 if upper {
                     rewrites |= rewrite::HEX_CASE;
                 }
@@ -689,7 +709,11 @@ impl LineAnalyzer {
             None => None,
         };
 
-        let seal_mode = mode_text.as_deref().and_then(SealMode::parse);
+        let seal_mode = match mode_text.as_deref() {
+            Some(b"software") => Some(SealMode::Software),
+            Some(b"tpm") => Some(SealMode::Tpm),
+            _ => None,
+        };
         let (signature, dev_key_valid) = check_signature(
             seal_mode,
             &signature_text,
@@ -703,7 +727,7 @@ impl LineAnalyzer {
                 FindingKind::SealModeChanged,
                 format!(
                     "unknown seal_mode \"{}\": the signature was not checked",
-                    printable(text)
+                    lossy(text)
                 ),
             )),
             (None, None) => findings.push(LocalFinding::error(
@@ -716,19 +740,97 @@ impl LineAnalyzer {
             record_start: start,
             name,
             replay_hash,
-            stored_hash_text: hash_text,
+            stored_hash_text,
             hash_match,
             previous,
-            previous_text: decoded.previous_hash,
+            previous_text,
+            pcr_text: match pcr {
+                Some(_) if !pcr_upper => String::new(),
+                _ => lossy(&pcr_text),
+            },
             pcr,
-            pcr_text,
             chain_idx,
             seal_mode,
-            seal_mode_text: mode_text.unwrap_or_default(),
             signature,
             dev_key_valid,
             rewrites,
             findings,
+        }
+    }
+}
+
+/// A JSON string's value as bytes: borrowed when it holds no escape.
+fn string_bytes(token: &[u8], escaped: bool) -> Cow<'_, [u8]> {
+    if escaped {
+        Cow::Owned(entry::decode_string(token, true).into_bytes())
+    } else {
+        Cow::Borrowed(
+            token
+                .get(1..token.len().saturating_sub(1))
+                .unwrap_or_default(),
+        )
+    }
+}
+
+/// Text for messages, with invisible characters escaped.
+fn lossy(bytes: &[u8]) -> String {
+    printable(&String::from_utf8_lossy(bytes))
+}
+
+/// Positions of the `entry` members of a line's object, on the stack for up to four.
+#[derive(Default)]
+struct EntryMembers {
+    inline: [usize; 4],
+    len: usize,
+    spill: Vec<usize>,
+}
+
+impl EntryMembers {
+    fn push(&mut self, i: usize) {
+        if self.len < self.inline.len() && self.spill.is_empty() {
+            self.inline[self.len] = i;
+            self.len += 1;
+        } else {
+            if self.spill.is_empty() {
+                self.spill.extend_from_slice(&self.inline[..self.len]);
+            }
+            self.spill.push(i);
+        }
+    }
+
+    fn as_slice(&self) -> &[usize] {
+        if self.spill.is_empty() {
+            &self.inline[..self.len]
+        } else {
+            &self.spill
+        }
+    }
+}
+
+impl EntryFacts {
+    /// The stored hash as written.
+    pub fn hash_display(&self) -> String {
+        if self.stored_hash_text.is_empty() && self.name != crypto::text_name(b"") {
+            hex::encode(self.name)
+        } else {
+            self.stored_hash_text.clone()
+        }
+    }
+
+    /// `pcr_value` as written.
+    pub fn pcr_display(&self) -> String {
+        match (self.pcr, self.pcr_text.is_empty()) {
+            (Some(p), true) => hex::encode(p),
+            _ => self.pcr_text.clone(),
+        }
+    }
+
+    /// `previous_hash` as written.
+    pub fn previous_display(&self) -> String {
+        match self.previous {
+            Previous::Genesis => GENESIS.to_owned(),
+            Previous::Name(h) if self.previous_text.is_empty() => hex::encode(h),
+            Previous::Name(_) => self.previous_text.clone(),
         }
     }
 }
@@ -740,7 +842,7 @@ fn crypto_hex(h: &Hash32) -> String {
 /// Checks the signature for the entry's seal mode.
 fn check_signature(
     mode: Option<SealMode>,
-    text: &str,
+    text: &[u8],
     hash: &Hash32,
     keys: &VerifyKeys,
     rewrites: &mut u32,
@@ -748,7 +850,7 @@ fn check_signature(
     match mode {
         None => (SignatureCheck::NotChecked, false),
         Some(SealMode::Software) => {
-            let Some((sig, upper)) = entry::parse_hex32(text) else {
+            let Some((sig, upper)) = entry::parse_hex32_bytes(text) else {
                 return (SignatureCheck::Invalid, false);
             };
             let valid = keys.hmac.sign(hash) == sig;
@@ -778,7 +880,7 @@ fn check_signature(
             };
             for (i, key) in keys.tpm.iter().enumerate() {
                 if crate::attest::verify_entry_signature(&key.key, hash, &bytes).is_ok() {
-                    if text.bytes().any(|b| b.is_ascii_uppercase()) {
+                    if text.iter().any(|b| b.is_ascii_uppercase()) {
                         *rewrites |= rewrite::HEX_CASE;
                     }
                     return (SignatureCheck::TpmKey(i), false);

@@ -281,7 +281,9 @@ impl Worker {
         for line in &lines {
             let facts = analyzer.analyze(line.bytes, engine.keys());
             if let LineClass::Entry { facts: entry, .. } = &facts.class {
-                let mode = entry.seal_mode_text.clone();
+                let mode = entry
+                    .seal_mode
+                    .map_or_else(|| "unknown".to_owned(), |m| m.as_str().to_owned());
                 if !self.modes.contains(&mode) {
                     self.modes.push(mode);
                 }

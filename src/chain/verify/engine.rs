@@ -62,6 +62,18 @@ struct EntryState {
     mode: Option<SealMode>,
 }
 
+/// The last entry, kept as bytes: its texts are formatted only for a report.
+#[derive(Debug, Clone)]
+struct HeadState {
+    index: u64,
+    name: Hash32,
+    pcr: Option<Hash32>,
+    /// Set only when the stored hash is not 64 lower-case hex digits.
+    hash_text: String,
+    /// Set only when `pcr_value` is not 64 lower-case hex digits.
+    pcr_text: String,
+}
+
 /// A line of residue waiting for the next line to decide what it is.
 #[derive(Debug, Clone)]
 struct PendingResidue {
@@ -99,8 +111,7 @@ pub struct Engine {
     prev: Option<EntryState>,
     pending: Option<PendingResidue>,
     lines: u64,
-    /// The last entry's index, stored hash and pcr_value texts.
-    head: Option<(u64, String, String)>,
+    head: Option<HeadState>,
     chain_key: Option<usize>,
     dev_key_reported: bool,
     unpinned_reported: bool,
@@ -522,7 +533,7 @@ impl Engine {
                     FindingKind::GenesisInvalid,
                     "the first entry's previous_hash is not \"genesis\": entries before it are missing".to_owned(),
                 )
-                .values("genesis", line::printable(&facts.previous_text))));
+                .values("genesis", line::printable(&facts.previous_display()))));
                 None
             }
             Previous::Name(name) => match prev.as_ref().filter(|p| p.name == name) {
@@ -538,7 +549,7 @@ impl Engine {
                                 "previous_hash names no entry in the file: entries are missing or altered".to_owned()
                             },
                         )
-                        .values("the hash of an earlier entry", line::printable(&facts.previous_text))));
+                        .values("the hash of an earlier entry", line::printable(&facts.previous_display()))));
                         self.unresolved.entry(name).or_default().push(fi);
                         None
                     }
@@ -585,11 +596,13 @@ impl Engine {
     /// Keeps the head's texts, moved out of the facts: escaping them for
     /// display waits until a report asks.
     fn set_head(&mut self, index: u64, facts: &mut EntryFacts) {
-        self.head = Some((
+        self.head = Some(HeadState {
             index,
-            std::mem::take(&mut facts.stored_hash_text),
-            std::mem::take(&mut facts.pcr_text),
-        ));
+            name: facts.name,
+            pcr: facts.pcr,
+            hash_text: std::mem::take(&mut facts.stored_hash_text),
+            pcr_text: std::mem::take(&mut facts.pcr_text),
+        });
     }
 
     /// Checks `pcr_value` and `chain_idx`; returns the entry's expected values.
@@ -615,7 +628,10 @@ impl Engine {
                             "the first entry's pcr_value must extend the zero PCR with its hash"
                                 .to_owned(),
                         )
-                        .values(hex::encode(from_zero), line::printable(&facts.pcr_text))
+                        .values(
+                            hex::encode(from_zero),
+                            line::printable(&facts.pcr_display()),
+                        )
                         .at(Some(index), line_no, offset),
                     );
                 }
@@ -655,7 +671,10 @@ impl Engine {
                     };
                     self.push_finding(
                         Finding::new(FindingKind::PcrMismatch, what.to_owned())
-                            .values(hex::encode(from_expected), line::printable(&facts.pcr_text))
+                            .values(
+                                hex::encode(from_expected),
+                                line::printable(&facts.pcr_display()),
+                            )
                             .at(Some(index), line_no, offset),
                     );
                     self.flags[i] |= PCR_DIFFERS;
@@ -989,10 +1008,17 @@ impl Engine {
             lines: self.lines,
             valid,
             findings,
-            head: self.head.as_ref().map(|(index, hash, pcr)| Head {
-                index: *index,
-                hash: line::printable(hash),
-                pcr_value: line::printable(pcr),
+            head: self.head.as_ref().map(|h| Head {
+                index: h.index,
+                hash: if h.hash_text.is_empty() && h.name != crypto::text_name(b"") {
+                    hex::encode(h.name)
+                } else {
+                    line::printable(&h.hash_text)
+                },
+                pcr_value: match (h.pcr, h.pcr_text.is_empty()) {
+                    (Some(p), true) => hex::encode(p),
+                    _ => line::printable(&h.pcr_text),
+                },
             }),
             segments,
             branches,
