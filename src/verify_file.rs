@@ -206,13 +206,20 @@ pub fn verify_file(
     let (chunk_tx, chunk_rx) = sync_channel::<Chunk>(1);
     let (done_tx, done_rx) = sync_channel::<Analysed>(workers);
     let chunk_rx = Arc::new(Mutex::new(chunk_rx));
-    let reader = thread::spawn(move || read_chunks(file, chunk_tx));
+    let reader = thread::Builder::new()
+        .name("sealdesk-read".to_owned())
+        .spawn(move || read_chunks(file, chunk_tx))
+        .map_err(|e| io_error(path, e))?;
     let mut pool = Vec::new();
     for _ in 0..workers {
         let rx = Arc::clone(&chunk_rx);
         let tx = done_tx.clone();
         let keys = Arc::clone(&keys);
-        pool.push(thread::spawn(move || analyse_chunks(rx, tx, keys)));
+        let worker = thread::Builder::new()
+            .name("sealdesk-analyse".to_owned())
+            .spawn(move || analyse_chunks(rx, tx, keys))
+            .map_err(|e| io_error(path, e))?;
+        pool.push(worker);
     }
     drop(done_tx);
 

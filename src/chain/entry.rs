@@ -181,6 +181,9 @@ pub struct DecodeNotes {
     pub error: Option<DecodeError>,
     /// Type errors on fields, all of them (Go returns only the first).
     pub wrong_types: Vec<DecodeError>,
+    /// Set by `decode_light` when `previous_hash` is plain genesis or a
+    /// lower-case digest: its token, left undecoded in the entry.
+    pub previous_plain: Option<std::ops::Range<usize>>,
 }
 
 impl DecisionEntry {
@@ -273,7 +276,20 @@ impl DecisionEntry {
             match (field, member.kind) {
                 (1, _) | (_, ValueKind::Null) => {}
                 (8, ValueKind::String) => {
-                    entry.previous_hash = decode_string(&line[member.value.clone()], member.escaped)
+                    let token = &line[member.value.clone()];
+                    let body = token
+                        .get(1..token.len().saturating_sub(1))
+                        .unwrap_or_default();
+                    // Genesis and lower-case digests need no copy; see `previous_name`.
+                    notes.previous_plain = if !member.escaped
+                        && (body == GENESIS.as_bytes()
+                            || parse_hex32_bytes(body).is_some_and(|(_, upper)| !upper))
+                    {
+                        Some(member.value.clone())
+                    } else {
+                        entry.previous_hash = decode_string(token, member.escaped);
+                        None
+                    };
                 }
                 (_, ValueKind::String) => {}
                 (_, kind) => {

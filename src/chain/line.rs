@@ -674,7 +674,16 @@ impl LineAnalyzer {
 
         let replay_hash = stored.map_or(raw_hash, |(h, _)| h);
         let name = stored.map_or_else(|| crypto::text_name(&hash_text), |(h, _)| h);
-        let previous = if decoded.previous_hash == GENESIS {
+        let plain_previous = notes.previous_plain.as_ref().map(|r| {
+            let token = &bytes[r.clone()];
+            &token[1..token.len() - 1]
+        });
+        let previous = if let Some(body) = plain_previous {
+            match entry::parse_hex32_bytes(body) {
+                Some((h, _)) => Previous::Name(h),
+                None => Previous::Genesis,
+            }
+        } else if decoded.previous_hash == GENESIS {
             Previous::Genesis
         } else {
             match entry::parse_hex32(&decoded.previous_hash) {
