@@ -12,8 +12,6 @@ use common::swtpm::Swtpm;
 /// How long to wait for the screen to show something before failing.
 const WAIT: Duration = Duration::from_secs(30);
 
-const REFERENCE: &str = "/work/shared/sec006/reference";
-
 fn tmux(args: &[&str]) -> String {
     let out = Command::new("tmux")
         .args(args)
@@ -65,9 +63,9 @@ impl Drop for Session {
 /// the reference-written `plain` vector when Go or the reference is missing.
 fn reference_chain(dir: &Path, bin: &Path) {
     let built = Command::new("go").arg("version").output().is_ok()
-        && Path::new(REFERENCE).is_dir()
+        && common::reference_dir().is_some()
         && Command::new("go")
-            .current_dir(REFERENCE)
+            .current_dir(common::reference_dir().unwrap_or_default())
             .args(["build", "-o"])
             .arg(format!("{}/", bin.display()))
             .arg("./cmd/...")
