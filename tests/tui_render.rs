@@ -14,7 +14,7 @@ use sealdesk::chain::gotime::GoTime;
 use sealdesk::chain::line::is_invisible;
 use sealdesk::chain::verify::VerifyKeys;
 use sealdesk::tui::app::{App, Job, Msg};
-use sealdesk::tui::worker::Update;
+use sealdesk::tui::worker::{FileChange, Update};
 use sealdesk::tui::{query, rows, view};
 use sealdesk::verify_file::verify_file;
 
@@ -50,6 +50,13 @@ fn settle(app: &mut App, path: &Path) {
                 Job::Line { line, offsets } => Msg::LineFound {
                     line,
                     index: query::entry_on_line(path, &offsets, line),
+                },
+                Job::Links {
+                    generation,
+                    offsets,
+                } => Msg::Links {
+                    generation,
+                    links: rows::read_links(path, &offsets),
                 },
             };
             app.update(msg);
@@ -323,4 +330,260 @@ fn no_color_uses_no_colors() {
         assert_eq!(cell.fg, ratatui::style::Color::Reset);
         assert_eq!(cell.bg, ratatui::style::Color::Reset);
     }
+}
+
+/// Text of every cell of the drawn screen, one line per row.
+fn screen_text(app: &App) -> String {
+    let terminal = draw(app);
+    let buffer = terminal.backend().buffer();
+    let mut out = String::new();
+    for y in 0..buffer.area.height {
+        for x in 0..buffer.area.width {
+            out.push_str(buffer[(x, y)].symbol());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Writes `count` sealed entries; `parent_of(i)` names each entry's parent.
+fn chain_with_parents(
+    dir: &Path,
+    count: usize,
+    parent_of: impl Fn(usize) -> Option<usize>,
+) -> PathBuf {
+    sealed_chain(dir, count, "reason", parent_of)
+}
+
+/// Writes `count` sealed entries whose reasons start with `tag`.
+fn sealed_chain(
+    dir: &Path,
+    count: usize,
+    tag: &str,
+    parent_of: impl Fn(usize) -> Option<usize>,
+) -> PathBuf {
+    let path = dir.join("decisions_sealed.jsonl");
+    let key = HmacKey::new(DEV_KEY.as_bytes());
+    let mut out = Vec::new();
+    let mut hashes: Vec<[u8; 32]> = Vec::new();
+    let mut pcr = ZERO32;
+    for i in 0..count {
+        let previous = match parent_of(i) {
+            Some(p) => hex32(&hashes[p]),
+            None => "genesis".to_owned(),
+        };
+        let entry = DecisionEntry {
+            id: format!("DEC-{i}"),
+            timestamp: GoTime::parse_json_token(b"\"2026-01-02T03:04:05.5Z\"").expect("timestamp"),
+            action: "deploy".to_owned(),
+            decision: "allow".to_owned(),
+            reason: format!("{tag} {i}"),
+            event_id: format!("EV-{i}"),
+            incident_id: "INC-1".to_owned(),
+            operator: "alice".to_owned(),
+            previous_hash: previous,
+        };
+        let mut json = Vec::new();
+        entry
+            .append_go_json(&mut json, GoEscapes::Go122)
+            .expect("encode");
+        let hash = sha256(&json);
+        pcr = pcr_extend(&pcr, &hash);
+        append_sealed_line(
+            &mut out,
+            &json,
+            &hash,
+            &hex32(&key.sign(&hash)),
+            &pcr,
+            SealMode::Software,
+            i as i64,
+        );
+        hashes.push(hash);
+    }
+    std::fs::write(&path, out).expect("write chain");
+    path
+}
+
+/// Feeds the state a change of the file, then the verification after it.
+fn change_file(app: &mut App, path: &Path, change: FileChange, text: &str, generation: u64) {
+    app.update(Msg::Worker(Update::FileEvent {
+        at: std::time::SystemTime::now(),
+        text: text.to_owned(),
+        change: Some(change),
+    }));
+    if change == FileChange::Deleted {
+        return;
+    }
+    let engine = verify_file(path, VerifyKeys::default(), &mut |_| {}).expect("chain verifies");
+    let offsets = (0..engine.entries())
+        .filter_map(|i| engine.entry_offset(i))
+        .collect();
+    app.update(Msg::Worker(Update::Reverifying { generation }));
+    app.update(Msg::Worker(Update::Verified {
+        generation,
+        base: 0,
+        offsets,
+        report: Arc::new(engine.report(&path.display().to_string())),
+        seal_modes: "software".to_owned(),
+        partial_tail: false,
+    }));
+    settle(app, path);
+}
+
+#[test]
+fn truncation_raises_removed_alarm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = chain_with_parents(dir.path(), 10, |i| i.checked_sub(1));
+    let mut app = verified_app(&path, 80, 24);
+    assert!(screen_text(&app).contains("✓ VALID · 10 entries"));
+
+    let bytes = std::fs::read(&path).expect("read");
+    let cut = bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, &b)| b == b'\n')
+        .nth(7)
+        .map(|(i, _)| i + 1)
+        .expect("eight lines");
+    std::fs::write(&path, &bytes[..cut]).expect("truncate");
+    let text = format!("file truncated {}→{cut} B", bytes.len());
+    let change = FileChange::Truncated {
+        old_size: bytes.len() as u64,
+        new_size: cut as u64,
+    };
+    change_file(&mut app, &path, change, &text, 2);
+
+    let screen = screen_text(&app);
+    let first = screen.lines().next().expect("verdict line");
+    assert!(!first.contains("VALID ·"), "{screen}");
+    assert!(
+        first.contains("✗ ENTRIES REMOVED WHILE WATCHING (2 at"),
+        "{screen}"
+    );
+    assert!(first.contains("chain itself verifies"), "{screen}");
+    let footer = screen.lines().last().expect("status line");
+    assert!(footer.contains("file truncated"), "{footer}");
+    assert!(footer.contains("2 entries lost"), "{footer}");
+
+    // The findings list shows the change as a view-level finding.
+    key(&mut app, &path, KeyCode::Char('f'));
+    let list = screen_text(&app);
+    assert!(list.contains("entries_removed"), "{list}");
+    key(&mut app, &path, KeyCode::Esc);
+
+    // A acknowledges; the chain's own verdict is back.
+    key(&mut app, &path, KeyCode::Char('A'));
+    let screen = screen_text(&app);
+    assert!(screen.contains("✓ VALID · 8 entries"), "{screen}");
+}
+
+#[test]
+fn emptied_and_deleted_file_not_valid() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = chain_with_parents(dir.path(), 3, |i| i.checked_sub(1));
+    let mut app = verified_app(&path, 120, 40);
+    let size = std::fs::metadata(&path).expect("metadata").len();
+    std::fs::write(&path, b"").expect("empty");
+    let change = FileChange::Truncated {
+        old_size: size,
+        new_size: 0,
+    };
+    change_file(&mut app, &path, change, "file truncated", 2);
+    let screen = screen_text(&app);
+    assert!(!screen.contains("✓ VALID"), "{screen}");
+    assert!(
+        screen.contains("ENTRIES REMOVED WHILE WATCHING (3 at"),
+        "{screen}"
+    );
+
+    let mut app = verified_app(
+        &chain_with_parents(dir.path(), 3, |i| i.checked_sub(1)),
+        120,
+        40,
+    );
+    std::fs::remove_file(&path).expect("delete");
+    change_file(&mut app, &path, FileChange::Deleted, "file deleted", 2);
+    let screen = screen_text(&app);
+    let first = screen.lines().next().expect("verdict line");
+    assert!(first.contains("FILE DELETED"), "{screen}");
+    assert!(!first.contains("VALID"), "{screen}");
+}
+
+#[test]
+fn replaced_file_counts_lost_entries() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = chain_with_parents(dir.path(), 4, |i| i.checked_sub(1));
+    let mut app = verified_app(&path, 120, 40);
+    // Another chain of the same shape: same offsets, other hashes.
+    let other = tempfile::tempdir().expect("tempdir");
+    let replacement = sealed_chain(other.path(), 4, "motive", |i| i.checked_sub(1));
+    std::fs::copy(&replacement, &path).expect("replace");
+    change_file(&mut app, &path, FileChange::Replaced, "file replaced", 2);
+    assert_eq!(app.watch_events.len(), 1);
+    assert!(app.watch_events[0].lost.unwrap_or(0) >= 1);
+    assert!(screen_text(&app).contains("ENTRIES REMOVED WHILE WATCHING"));
+}
+
+#[test]
+fn interleaved_fork_marks_every_link() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Entries 2, 4, 6 continue entry 1; entries 3, 5, 7 form a second branch from 1.
+    let path = chain_with_parents(dir.path(), 8, |i| match i {
+        0 => None,
+        1 => Some(0),
+        2 | 3 => Some(1),
+        _ => Some(i - 2),
+    });
+    let mut app = verified_app(&path, 120, 40);
+    key(&mut app, &path, KeyCode::Char('g'));
+    let screen = screen_text(&app);
+    for (child, parent) in [(3, 1), (4, 2), (5, 3), (6, 4), (7, 5)] {
+        let marker = format!("↳ entry {child} links to entry {parent}");
+        assert!(screen.contains(&marker), "missing {marker}:\n{screen}");
+    }
+    assert!(!screen.contains("↳ entry 2 links"), "{screen}");
+}
+
+#[test]
+fn counts_match_verify_report() {
+    let path = vector("tamper-delete-30");
+    let app = verified_app(&path, 120, 40);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sealdesk"))
+        .args(["verify", "--format", "json"])
+        .arg(&path)
+        .output()
+        .expect("run sealdesk verify");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
+    let cli: Vec<(String, String)> = json["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            (
+                f["kind"].as_str().unwrap_or_default().to_owned(),
+                f["message"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let report = app.report.as_ref().expect("report");
+    let view: Vec<(String, String)> = report
+        .findings
+        .iter()
+        .map(|f| (f.kind.as_str().to_owned(), f.message.clone()))
+        .collect();
+    assert_eq!(view, cli);
+    let screen = screen_text(&app);
+    assert!(screen.contains("2 errors, 2 warnings, 1 note "), "{screen}");
+}
+
+#[test]
+fn verdict_uses_singular() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = chain_with_parents(dir.path(), 1, |_| None);
+    let app = verified_app(&path, 120, 40);
+    let screen = screen_text(&app);
+    assert!(
+        screen.contains("✓ VALID · 1 entry · no errors, 1 warning, 1 note"),
+        "{screen}"
+    );
 }

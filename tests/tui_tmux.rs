@@ -115,6 +115,13 @@ fn live_view_in_tmux() {
     wait_for(&session, "the truncation event", |s| {
         s.contains("file truncated")
     });
+    // Entries that had been shown are gone: the verdict says so until A acknowledges it.
+    let screen = wait_for(&session, "the removed-entries verdict", |s| {
+        s.contains("ENTRIES REMOVED WHILE WATCHING (50 at")
+    });
+    assert!(!screen.contains("✓ VALID"), "{screen}");
+    assert!(screen.contains("50 entries lost"), "{screen}");
+    tmux(&["send-keys", "-t", &session, "A"]);
     let screen = wait_for(&session, "the new verdict", |s| {
         s.contains("VALID · 10 entries")
     });

@@ -21,6 +21,9 @@ use super::tpm_panel::{
 use super::worker::Update;
 
 mod tpm;
+mod watch;
+
+pub use watch::{RemovedAlarm, WatchEvent};
 
 /// Rows scrolled per mouse wheel step.
 const WHEEL_STEP: usize = 3;
@@ -48,6 +51,10 @@ pub enum Msg {
         line: u64,
         index: Option<u64>,
     },
+    Links {
+        generation: u64,
+        links: HashMap<u64, Option<u64>>,
+    },
     Tick,
     /// The TPM, the chain head and the quote log as a probe found them.
     TpmProbed(Box<Probe>),
@@ -71,6 +78,11 @@ pub enum Job {
     },
     Line {
         line: u64,
+        offsets: Arc<Vec<u64>>,
+    },
+    /// Find the entries that do not link to the entry before them.
+    Links {
+        generation: u64,
         offsets: Arc<Vec<u64>>,
     },
 }
@@ -153,6 +165,18 @@ pub struct App {
     pub overlay: Overlay,
     pub prompt: Option<(PromptKind, String)>,
     pub last_event: Option<(SystemTime, String)>,
+    /// Changes of the file seen while watching, oldest first.
+    pub watch_events: Vec<WatchEvent>,
+    /// Entries shown earlier and removed since, until acknowledged.
+    pub removed: Option<RemovedAlarm>,
+    /// The file was deleted and not created again.
+    pub file_deleted: bool,
+    pending_change: Option<watch::PendingChange>,
+    /// Entries whose parent is not the entry before: the parent's index, or
+    /// `None` when previous_hash names no entry.
+    pub links: HashMap<u64, Option<u64>>,
+    /// Entries, breaks and branches when the links were last requested.
+    links_signature: Option<(u64, usize, usize)>,
     pub pending_tail: u64,
     pub partial_tail: bool,
     /// A one-off message for the status line, cleared by the next key.
@@ -175,6 +199,28 @@ pub struct App {
     /// The entry just sealed, selected once the follower reports it.
     select_after_seal: Option<u64>,
     tpm_jobs: Vec<TpmJob>,
+}
+
+/// Text of the note `sealdesk verify` adds when no anchor was compared.
+pub const TAIL_UNANCHORED: &str = "no TPM quote or PCR read was compared with the head: a cut at the end of the file cannot be detected; run with --anchor on the sealing machine, or `sealdesk quote`";
+
+/// Adds the tail_unanchored note to a non-empty chain's report, as `sealdesk
+/// verify` does without `--anchor`, so that the view's counts match it.
+fn add_tail_unanchored(report: &mut Arc<Report>) {
+    let missing = report.entries > 0
+        && !report
+            .findings
+            .iter()
+            .any(|f| f.kind == FindingKind::TailUnanchored);
+    if missing {
+        // A finding without an offset sorts last, as in `sealdesk verify`.
+        Arc::make_mut(report)
+            .findings
+            .push(crate::chain::finding::Finding::new(
+                FindingKind::TailUnanchored,
+                TAIL_UNANCHORED,
+            ));
+    }
 }
 
 /// Heights of the entry table (header included) and the detail pane for a terminal height.
@@ -216,6 +262,12 @@ impl App {
             overlay: Overlay::None,
             prompt: None,
             last_event: None,
+            watch_events: Vec::new(),
+            removed: None,
+            file_deleted: false,
+            pending_change: None,
+            links: HashMap::new(),
+            links_signature: None,
             pending_tail: 0,
             partial_tail: false,
             notice: None,
@@ -301,6 +353,12 @@ impl App {
                 Some(i) => self.jump_to(i),
                 None => self.notice = Some(format!("no entry starts on line {line}")),
             },
+            Msg::Links { generation, links } => {
+                if generation == self.generation {
+                    self.breaks.extend(links.keys().copied());
+                    self.links = links;
+                }
+            }
             Msg::Tick => {
                 if self.form.sealing || self.tpm.probe_running || self.tpm.quote.running {
                     self.spinner = self.spinner.wrapping_add(1);
@@ -339,6 +397,8 @@ impl App {
                 self.report = None;
                 self.worst = Arc::new(HashMap::new());
                 self.breaks.clear();
+                self.links.clear();
+                self.links_signature = None;
                 self.finding_entries.clear();
                 self.rows.clear();
                 self.requested.clear();
@@ -380,6 +440,9 @@ impl App {
                 self.seal_modes = seal_modes;
                 self.partial_tail = partial_tail;
                 self.set_report(report);
+                if base == 0 {
+                    self.settle_change();
+                }
                 if !self.query.is_empty() {
                     self.start_query();
                 }
@@ -389,13 +452,19 @@ impl App {
                 self.select_sealed();
                 self.request_probe();
             }
-            Update::FileEvent { at, text } => self.last_event = Some((at, text)),
+            Update::FileEvent { at, text, change } => {
+                if let Some(change) = change {
+                    self.on_file_change(at, text.clone(), change);
+                }
+                self.last_event = Some((at, text));
+            }
             Update::PendingTail { len } => self.pending_tail = len,
             Update::Failed { message } => self.verification = Verification::Failed(message),
         }
     }
 
-    fn set_report(&mut self, report: Arc<Report>) {
+    fn set_report(&mut self, mut report: Arc<Report>) {
+        add_tail_unanchored(&mut report);
         let mut worst: HashMap<u64, Severity> = HashMap::new();
         self.breaks.clear();
         for f in &report.findings {
@@ -408,6 +477,22 @@ impl App {
                 self.breaks.insert(i);
             }
         }
+        // Forks and branches leave entries whose parent is not the row above;
+        // which entry each links to needs their hashes, read in a job.
+        let forked = !report.branches.is_empty() || !self.breaks.is_empty();
+        let signature = (report.entries, self.breaks.len(), report.branches.len());
+        if forked && self.links_signature != Some(signature) {
+            self.links_signature = Some(signature);
+            self.jobs.push(Job::Links {
+                generation: self.generation,
+                offsets: Arc::clone(&self.offsets),
+            });
+        }
+        if !forked {
+            self.links.clear();
+            self.links_signature = None;
+        }
+        self.breaks.extend(self.links.keys().copied());
         let mut entries: Vec<u64> = worst.keys().copied().collect();
         entries.sort_unstable();
         self.finding_entries = entries;
@@ -461,7 +546,8 @@ impl App {
                 return;
             }
             Overlay::Findings { selected } => {
-                let n = self.report.as_ref().map_or(0, |r| r.findings.len());
+                let events = self.watch_events.len();
+                let n = events + self.report.as_ref().map_or(0, |r| r.findings.len());
                 let selected = match key.code {
                     KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('f') => {
                         self.overlay = Overlay::None;
@@ -469,10 +555,17 @@ impl App {
                     }
                     KeyCode::Enter => {
                         self.overlay = Overlay::None;
+                        if let Some(event) = self.watch_events.get(selected) {
+                            self.notice = Some(format!(
+                                "a change of the file while watching: {}",
+                                event.summary()
+                            ));
+                            return;
+                        }
                         let index = self
                             .report
                             .as_ref()
-                            .and_then(|r| r.findings.get(selected))
+                            .and_then(|r| r.findings.get(selected - events))
                             .and_then(|f| f.index);
                         match index {
                             Some(i) => self.jump_to(i),
@@ -574,6 +667,7 @@ impl App {
                 self.request_probe();
             }
             Action::QuotePane => self.overlay = Overlay::Quote,
+            Action::Acknowledge => self.acknowledge_removed(),
         }
     }
 
@@ -691,7 +785,7 @@ impl App {
             .findings
             .iter()
             .position(|f| f.index == Some(index))
-            .unwrap_or(0)
+            .map_or(0, |p| p + self.watch_events.len())
     }
 
     fn next_finding(&mut self, forward: bool) {

@@ -28,6 +28,7 @@ pub enum Action {
     SealForm,
     PcrPane,
     QuotePane,
+    Acknowledge,
 }
 
 /// One binding: the keys, how the help screen names them, and what they do.
@@ -166,6 +167,12 @@ pub const BINDINGS: &[Binding] = &[
         label: "Q",
         action: Action::QuotePane,
         help: "quote pane: t quotes, e exports",
+    },
+    Binding {
+        keys: &[KeyCode::Char('A')],
+        label: "A",
+        action: Action::Acknowledge,
+        help: "acknowledge entries removed while watching",
     },
     Binding {
         keys: &[KeyCode::Char('?')],

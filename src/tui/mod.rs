@@ -248,6 +248,13 @@ fn run_job(path: &Path, job: Job, tx: mpsc::UnboundedSender<Msg>) {
                 line,
                 index: query::entry_on_line(&path, &offsets, line),
             },
+            Job::Links {
+                generation,
+                offsets,
+            } => Msg::Links {
+                generation,
+                links: rows::read_links(&path, &offsets),
+            },
         };
         // The view has quit when the channel is closed.
         let _ = tx.send(msg);

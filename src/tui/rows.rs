@@ -1,5 +1,6 @@
 //! Reading and decoding the lines on screen, on demand, from the chain file.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use crate::chain::crypto::sha256;
@@ -125,4 +126,44 @@ pub fn read_rows(path: &Path, wanted: &[(u64, u64)]) -> Vec<Row> {
             Some(decode_row(index, offset, &line, &mut scanner, &mut scan))
         })
         .collect()
+}
+
+/// Finds the entries whose previous_hash does not name the entry before them:
+/// each maps to the index of the entry it names, or `None` when it names no
+/// entry. `offsets` are the record offsets of all entries.
+///
+/// NOTE: this reads and decodes every entry, so the view asks for it only when
+/// the report has forks, branches or broken links.
+pub fn read_links(path: &Path, offsets: &[u64]) -> HashMap<u64, Option<u64>> {
+    let mut links = HashMap::new();
+    let Ok(source) = FileSource::open(path) else {
+        return links;
+    };
+    let mut scanner = Scanner::new();
+    let mut scan = Scan::default();
+    let mut by_hash: HashMap<String, u64> = HashMap::with_capacity(offsets.len());
+    let mut previous: Vec<String> = Vec::with_capacity(offsets.len());
+    let mut hashes: Vec<String> = Vec::with_capacity(offsets.len());
+    for (index, &offset) in offsets.iter().enumerate() {
+        let index = index as u64;
+        let Some(line) = source.record_at(offset) else {
+            break;
+        };
+        let row = decode_row(index, offset, &line, &mut scanner, &mut scan);
+        // The first entry with a hash is the one a child links to, as in the engine.
+        let hash = row.hash.to_ascii_lowercase();
+        by_hash.entry(hash.clone()).or_insert(index);
+        hashes.push(hash);
+        previous.push(row.entry.previous_hash.to_ascii_lowercase());
+    }
+    for (index, prev) in previous.iter().enumerate().skip(1) {
+        let index = index as u64;
+        let above = hashes.get(index as usize - 1);
+        if above == Some(prev) || prev.bytes().all(|b| b == b'0') {
+            continue;
+        }
+        let parent = by_hash.get(prev).copied().filter(|&p| p < index);
+        links.insert(index, parent);
+    }
+    links
 }

@@ -41,12 +41,47 @@ pub enum Update {
         /// The last line has no newline yet (a write in progress).
         partial_tail: bool,
     },
-    /// A change of the file, in words, with the time it was seen.
-    FileEvent { at: SystemTime, text: String },
+    /// A change of the file, in words, with the time it was seen. `change` is
+    /// set for changes that can remove entries already shown.
+    FileEvent {
+        at: SystemTime,
+        text: String,
+        change: Option<FileChange>,
+    },
     /// Bytes after the last newline: a line being written.
     PendingTail { len: u64 },
     /// Verification could not run at all.
     Failed { message: String },
+}
+
+/// A change of the file that can remove or alter entries already read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileChange {
+    Truncated { old_size: u64, new_size: u64 },
+    Replaced,
+    Modified { offset: u64 },
+    Deleted,
+    Created,
+}
+
+impl FileChange {
+    fn from_kind(kind: &TailEventKind) -> Option<FileChange> {
+        Some(match kind {
+            TailEventKind::Truncated { old_size, new_size } => FileChange::Truncated {
+                old_size: *old_size,
+                new_size: *new_size,
+            },
+            TailEventKind::Replaced { .. } => FileChange::Replaced,
+            TailEventKind::Modified {
+                first_changed_offset_hint,
+            } => FileChange::Modified {
+                offset: *first_changed_offset_hint,
+            },
+            TailEventKind::Deleted => FileChange::Deleted,
+            TailEventKind::Created { .. } => FileChange::Created,
+            _ => return None,
+        })
+    }
 }
 
 /// Starts the task on the current runtime.
@@ -104,18 +139,18 @@ fn describe(kind: &TailEventKind) -> Option<String> {
         },
         TailEventKind::Appended { .. } | TailEventKind::PendingTail { .. } => return None,
         TailEventKind::TailComplete { len, pending_for } => format!(
-            "the last line ({len} bytes) has had no newline for {}s",
+            "last line ({len} B) without newline for {}s",
             pending_for.as_secs()
         ),
         TailEventKind::Truncated { old_size, new_size } => {
-            format!("file truncated from {old_size} to {new_size} bytes")
+            format!("file truncated {old_size}→{new_size} B")
         }
-        TailEventKind::Replaced { .. } => "file replaced by another file".to_owned(),
+        TailEventKind::Replaced { .. } => "file replaced".to_owned(),
         TailEventKind::Created { .. } => "file created".to_owned(),
         TailEventKind::Modified {
             first_changed_offset_hint,
         } => {
-            format!("bytes changed in place near offset {first_changed_offset_hint}")
+            format!("file changed in place near offset {first_changed_offset_hint}")
         }
         TailEventKind::Deleted => "file deleted".to_owned(),
         TailEventKind::Error { message } => format!("reading the file failed: {message}"),
@@ -249,6 +284,7 @@ impl Worker {
                     self.send(Update::FileEvent {
                         at: event.detected_at,
                         text,
+                        change: FileChange::from_kind(&event.kind),
                     });
                 }
             }

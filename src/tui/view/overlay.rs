@@ -5,11 +5,14 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
+use crate::chain::finding::Severity;
 use crate::tui::app::{App, Popup};
 use crate::tui::keys::BINDINGS;
 use crate::tui::sanitize::{cell, plain};
+use crate::tui::worker::FileChange;
 
 use super::mark;
+use super::status::clock;
 use super::theme::Theme;
 
 /// Spans of one binding in `width` columns.
@@ -75,7 +78,47 @@ pub fn render_findings(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, 
         .unwrap_or_default();
     let top = selected.saturating_sub(rows - 1);
     let mut lines = Vec::new();
-    for (i, f) in findings.iter().enumerate().skip(top).take(rows) {
+    let events = app.watch_events.len();
+    for (i, event) in app.watch_events.iter().enumerate().skip(top).take(rows) {
+        let lost = event.lost.unwrap_or(0);
+        let severity = if lost > 0 || event.change == FileChange::Deleted {
+            Severity::Error
+        } else {
+            Severity::Warning
+        };
+        let mut spans = cell(
+            mark(Some(severity)),
+            1,
+            theme.severity(severity),
+            theme.escape(),
+        );
+        spans.push(Span::raw(" "));
+        let kind = if lost > 0 {
+            "entries_removed"
+        } else {
+            "file_changed"
+        };
+        spans.extend(cell(kind, 22, theme.severity(severity), theme.escape()));
+        spans.push(Span::raw(" "));
+        let place = format!("view, at {}", clock(event.at));
+        spans.extend(cell(&place, 20, theme.text(), theme.escape()));
+        spans.push(Span::raw(" "));
+        spans.extend(cell(
+            &event.summary(),
+            inner_width.saturating_sub(46),
+            theme.text(),
+            theme.escape(),
+        ));
+        let mut line = Line::from(spans);
+        if i == selected {
+            line = line.patch_style(theme.selected());
+        }
+        lines.push(line);
+    }
+    let skip = top.saturating_sub(events);
+    let take = rows.saturating_sub(lines.len());
+    for (i, f) in findings.iter().enumerate().skip(skip).take(take) {
+        let i = i + events;
         let place = match (f.index, f.line) {
             (Some(index), Some(line)) => format!("entry {index}, line {line}"),
             (None, Some(line)) => format!("line {line}"),
@@ -109,10 +152,17 @@ pub fn render_findings(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, 
         }
         lines.push(line);
     }
-    if findings.is_empty() {
+    if findings.is_empty() && events == 0 {
         lines.push(Line::from(Span::styled("no findings", theme.dim())));
     }
-    let title = format!("findings ({}) · Enter jumps · Esc closes", findings.len());
+    let title = if events == 0 {
+        format!("findings ({}) · Enter jumps · Esc closes", findings.len())
+    } else {
+        format!(
+            "findings ({}) and changes while watching ({events}) · Enter jumps · Esc closes",
+            findings.len()
+        )
+    };
     let block = Block::default().borders(Borders::ALL).title(title);
     frame.render_widget(Clear, area);
     frame.render_widget(Paragraph::new(lines).block(block), area);

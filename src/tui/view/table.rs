@@ -94,9 +94,14 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             break;
         };
         if app.breaks.contains(&index) {
-            let text = format!(
-                "── link broken before entry {index}: previous_hash does not name the entry above "
-            );
+            let text = match app.links.get(&index) {
+                Some(Some(parent)) => format!(
+                    "  ↳ entry {index} links to entry {parent}, not to the entry above "
+                ),
+                _ => format!(
+                    "── link broken before entry {index}: previous_hash does not name the entry above "
+                ),
+            };
             let spans = cell(
                 &text,
                 usize::from(area.width),
