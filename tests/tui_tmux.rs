@@ -149,3 +149,53 @@ fn live_view_in_tmux() {
         "alternate screen still on or cursor hidden"
     );
 }
+
+#[test]
+fn demo_cleans_up_on_hangup() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("skipping demo_cleans_up_on_hangup: tmux is not installed");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let session = format!("sealdesk-demo-hup-{}", std::process::id());
+    let _guard = Session(session.clone());
+    let command = format!(
+        "TMPDIR='{0}' XDG_STATE_HOME='{0}' '{1}' demo",
+        tmp.path().display(),
+        env!("CARGO_BIN_EXE_sealdesk"),
+    );
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "120",
+        "-y",
+        "40",
+        &command,
+    ]);
+    wait_for(&session, "the demo view", |s| s.contains("VALID"));
+    let demo_dirs = || {
+        std::fs::read_dir(tmp.path())
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| {
+                        e.file_name()
+                            .to_string_lossy()
+                            .starts_with("sealdesk-demo-")
+                    })
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    assert_eq!(demo_dirs(), 1, "the demo made no temp directory");
+
+    // Closing the terminal sends SIGHUP to the view.
+    tmux(&["kill-session", "-t", &session]);
+    let start = Instant::now();
+    while demo_dirs() > 0 && start.elapsed() < WAIT {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(demo_dirs(), 0, "the demo left its temp directory");
+}

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crossterm::event::MouseEventKind;
+use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
 use crate::chain::line::printable;
@@ -117,6 +118,10 @@ async fn event_loop(
     keys: crate::chain::verify::VerifyKeys,
     settings: tpm_panel::TpmSettings,
 ) -> std::io::Result<()> {
+    // SIGHUP (the terminal closed) and SIGTERM end the view like q, so the
+    // terminal is restored and callers such as the demo clean up.
+    let mut hangup = signal(SignalKind::hangup())?;
+    let mut terminate = signal(SignalKind::terminate())?;
     let mut tui = Tui::enter(TICK)?;
     let (update_tx, mut updates) = mpsc::unbounded_channel();
     let mut worker = worker::spawn(path.clone(), keys, update_tx.clone());
@@ -169,6 +174,14 @@ async fn event_loop(
                 }
                 None => break,
             },
+            _ = hangup.recv() => {
+                tracing::info!("SIGHUP received; closing the view");
+                break;
+            }
+            _ = terminate.recv() => {
+                tracing::info!("SIGTERM received; closing the view");
+                break;
+            }
             Some(update) = updates.recv() => Msg::Worker(update),
             Some(msg) = msgs.recv() => msg,
         };
