@@ -617,3 +617,124 @@ fn entries_in(path: &Path) -> usize {
         .lines()
         .count()
 }
+
+/// Builds the form in its three states at 80x24: empty, invalid and previewed.
+fn form_80x24(state: &str) -> App {
+    let path = vector("fixed-timestamps");
+    let mut app = app_on(&path, 80, 24);
+    match state {
+        "empty" => {
+            let head = head_pcr(&app);
+            tpm_ready(&mut app, head, PcrVerdict::Anchored { head: Some(15) });
+            press(&mut app, KeyCode::Char('S'));
+        }
+        "invalid" => {
+            tpm_unreachable(&mut app);
+            press(&mut app, KeyCode::Char('S'));
+            app.form.operator.clear();
+            press(&mut app, KeyCode::Tab);
+            press(&mut app, KeyCode::Enter);
+        }
+        _ => {
+            tpm_ready(&mut app, ZERO32, PcrVerdict::Reset);
+            press(&mut app, KeyCode::Char('S'));
+            type_text(&mut app, "manual review");
+            press(&mut app, KeyCode::Enter);
+            type_text(&mut app, "of INC-7");
+            let previous = app
+                .report
+                .as_ref()
+                .and_then(|r| r.head.clone())
+                .map(|h| h.hash);
+            app.form.new_segment = true;
+            app.form.preview = Some(
+                app.form
+                    .build_preview(previous.as_deref(), fixed_time())
+                    .expect("preview"),
+            );
+        }
+    }
+    assert!(app.form_open);
+    app
+}
+
+#[test]
+fn form_empty_80x24() {
+    let app = form_80x24("empty");
+    insta::assert_snapshot!(draw(&app).backend());
+}
+
+#[test]
+fn form_invalid_80x24() {
+    let app = form_80x24("invalid");
+    insta::assert_snapshot!(draw(&app).backend());
+}
+
+#[test]
+fn form_preview_80x24() {
+    let app = form_80x24("preview");
+    let text = screen(&app);
+    let hash = sealdesk::chain::entry::hex32(&app.form.preview.as_ref().expect("preview").hash);
+    assert!(text.contains(&hash), "the whole hash on one row:\n{text}");
+    assert!(text.contains("segment starts"), "{text}");
+    assert!(text.contains("Enter or y seals"), "{text}");
+    insta::assert_snapshot!(draw(&app).backend());
+}
+
+/// Draws the PCR pane at 80x24 with `pcr` read from the TPM, or no TPM.
+fn pcr_pane_80x24(verdict: PcrVerdict, pcr: Option<[u8; 32]>) -> String {
+    let path = vector("fixed-timestamps");
+    let mut app = app_on(&path, 80, 24);
+    match pcr {
+        Some(pcr) => tpm_ready(&mut app, pcr, verdict),
+        None => tpm_unreachable(&mut app),
+    }
+    press(&mut app, KeyCode::Char('P'));
+    app.tpm.probe_running = false;
+    draw(&app).backend().to_string()
+}
+
+#[test]
+fn pcr_anchored_80x24() {
+    let path = vector("fixed-timestamps");
+    let head = head_pcr(&app_on(&path, 80, 24));
+    insta::assert_snapshot!(pcr_pane_80x24(
+        PcrVerdict::Anchored { head: Some(15) },
+        Some(head)
+    ));
+}
+
+#[test]
+fn pcr_diverged_80x24() {
+    insta::assert_snapshot!(pcr_pane_80x24(PcrVerdict::Unrelated, Some([0xab; 32])));
+}
+
+#[test]
+fn pcr_no_tpm_80x24() {
+    insta::assert_snapshot!(pcr_pane_80x24(PcrVerdict::Unrelated, None));
+}
+
+#[test]
+fn quote_anchored_80x24() {
+    let mut app = quote_app(
+        true,
+        "anchored: PCR 23 equals the pcr_value of the head (entry 15)",
+    );
+    app.update(Msg::Resize {
+        width: 80,
+        height: 24,
+    });
+    let text = screen(&app);
+    assert!(text.contains("(entry 15)"), "the verdict is whole:\n{text}");
+    assert!(text.contains("2 more quotes not shown"), "{text}");
+    insta::assert_snapshot!(draw(&app).backend());
+}
+
+#[test]
+fn quote_no_tpm_80x24() {
+    let path = vector("fixed-timestamps");
+    let mut app = app_on(&path, 80, 24);
+    tpm_unreachable(&mut app);
+    press(&mut app, KeyCode::Char('Q'));
+    insta::assert_snapshot!(draw(&app).backend());
+}

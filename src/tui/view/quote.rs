@@ -10,7 +10,7 @@ use crate::tui::sanitize::plain;
 use crate::tui::tpm_panel::{TpmStatus, QUOTE_LIMIT};
 
 use super::mark;
-use super::seal_form::SPINNER;
+use super::seal_form::{wrap_words, SPINNER};
 use super::theme::Theme;
 
 fn row(label: &str, value: String, theme: &Theme, style: ratatui::style::Style) -> Line<'static> {
@@ -20,8 +20,15 @@ fn row(label: &str, value: String, theme: &Theme, style: ratatui::style::Style) 
     ])
 }
 
-/// Lines of the history, newest first, at most `limit`.
-fn history_lines(app: &App, theme: &Theme, limit: usize) -> Vec<Line<'static>> {
+/// Rows that `line` takes when word-wrapped to `width` columns.
+fn rows_of(line: &Line, width: usize) -> usize {
+    let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
+    wrap_words(&text, width).len()
+}
+
+/// Lines of the history, newest first, that fit in `room` rows of `width` columns.
+/// When older quotes do not fit, the last line says how many are left out.
+fn history_lines(app: &App, theme: &Theme, room: usize, width: usize) -> Vec<Line<'static>> {
     let history = &app.tpm.history;
     let mut lines = vec![Line::from(Span::styled(
         format!(
@@ -30,7 +37,8 @@ fn history_lines(app: &App, theme: &Theme, limit: usize) -> Vec<Line<'static>> {
         ),
         theme.header(),
     ))];
-    for line in history.iter().rev().take(limit) {
+    let mut used = 1;
+    for (shown, line) in history.iter().rev().enumerate() {
         let r = &line.record;
         let pcr_short: String = r.pcr_value.chars().take(16).collect();
         let mark_text = if line.rollback.is_empty() {
@@ -43,7 +51,7 @@ fn history_lines(app: &App, theme: &Theme, limit: usize) -> Vec<Line<'static>> {
         } else {
             theme.bad()
         };
-        lines.push(Line::from(Span::styled(
+        let mut quote = vec![Line::from(Span::styled(
             format!(
                 "{mark_text} {} PCR {}={pcr_short}… AK {}… resetCount {} restartCount {}",
                 plain(&r.time),
@@ -56,13 +64,26 @@ fn history_lines(app: &App, theme: &Theme, limit: usize) -> Vec<Line<'static>> {
                 r.restart_count,
             ),
             style,
-        )));
+        ))];
         for finding in &line.rollback {
-            lines.push(Line::from(Span::styled(
+            quote.push(Line::from(Span::styled(
                 format!("    quote_rollback: {}", plain(finding)),
                 theme.bad(),
             )));
         }
+        let rows: usize = quote.iter().map(|l| rows_of(l, width)).sum();
+        let left = history.len() - shown;
+        // The last quote needs no row for the hint after it.
+        let hint_row = usize::from(left > 1);
+        if used + rows + hint_row > room {
+            lines.push(Line::from(Span::styled(
+                format!("… {left} more quotes not shown; make the terminal taller"),
+                theme.busy(),
+            )));
+            break;
+        }
+        used += rows;
+        lines.extend(quote);
     }
     if history.is_empty() {
         lines.push(Line::from(Span::styled(
@@ -150,8 +171,10 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         None => {}
     }
     lines.push(Line::from(""));
-    let room = usize::from(area.height.saturating_sub(2)).saturating_sub(lines.len() + 1);
-    lines.extend(history_lines(app, theme, room.max(1)));
+    let width = usize::from(area.width.saturating_sub(2));
+    let used: usize = lines.iter().map(|l| rows_of(l, width)).sum();
+    let room = usize::from(area.height.saturating_sub(2)).saturating_sub(used);
+    lines.extend(history_lines(app, theme, room.max(2), width));
     let block = Block::default()
         .borders(Borders::ALL)
         .title("quote · t takes a quote · e exports for tpm2_checkquote · Esc closes");

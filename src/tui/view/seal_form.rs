@@ -168,6 +168,58 @@ fn hard_wrap(text: &str, width: usize) -> Vec<String> {
         .collect()
 }
 
+/// Breaks `text` at spaces into rows of at most `width` characters; a word longer
+/// than a row is cut.
+pub(super) fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut rows = Vec::new();
+    let mut row = String::new();
+    for word in text.split(' ') {
+        let needed = row.chars().count() + usize::from(!row.is_empty()) + word.chars().count();
+        if !row.is_empty() && needed > width {
+            rows.push(std::mem::take(&mut row));
+        }
+        if !row.is_empty() {
+            row.push(' ');
+        }
+        row.push_str(word);
+        while row.chars().count() > width {
+            let rest: String = row.chars().skip(width).collect();
+            rows.push(row.chars().take(width).collect());
+            row = rest;
+        }
+    }
+    rows.push(row);
+    rows
+}
+
+/// Width of the label column of the preview.
+const LABEL: usize = 11;
+
+/// Rows of one preview value after its label. A value without spaces (a hash or a
+/// fingerprint) that does not fit beside the label moves whole to the rows below it, so
+/// that it is never split in the middle when it fits in a row.
+fn labelled_rows(label: &str, value: &str, width: usize) -> Vec<String> {
+    let indent = " ".repeat(LABEL);
+    let beside = width.saturating_sub(LABEL);
+    if !value.contains(' ') && value.chars().count() > beside {
+        let mut rows = vec![label.to_owned()];
+        rows.extend(hard_wrap(value, width));
+        return rows;
+    }
+    wrap_words(value, beside)
+        .into_iter()
+        .enumerate()
+        .map(|(i, row)| {
+            if i == 0 {
+                format!("{label:<LABEL$}{row}")
+            } else {
+                format!("{indent}{row}")
+            }
+        })
+        .collect()
+}
+
 fn preview_lines(form: &SealForm, app: &App, theme: &Theme, width: usize) -> Vec<Line<'static>> {
     let Some(preview) = &form.preview else {
         return Vec::new();
@@ -189,31 +241,32 @@ fn preview_lines(form: &SealForm, app: &App, theme: &Theme, width: usize) -> Vec
     for row in hard_wrap(&preview.json, width) {
         lines.push(Line::from(spans(&row, theme.text(), theme.escape())));
     }
-    lines.push(Line::from(format!("SHA-256    {}", hex32(&preview.hash))));
-    lines.push(Line::from(format!("mode       {mode}")));
+    let plain_rows = |label: &str, value: &str, lines: &mut Vec<Line<'static>>| {
+        for row in labelled_rows(label, value, width) {
+            lines.push(Line::from(row));
+        }
+    };
+    plain_rows("SHA-256", &hex32(&preview.hash), &mut lines);
+    plain_rows("mode", mode, &mut lines);
     match (preview.mode, &app.tpm.status) {
         (SealModeChoice::Tpm, TpmStatus::Ready(facts)) => {
             let tcti = plain(&app.tpm.settings.tcti.to_string());
-            lines.push(Line::from(format!("TCTI       {tcti}")));
-            lines.push(Line::from(format!("key        {}", facts.signing_key)));
+            plain_rows("TCTI", &tcti, &mut lines);
+            plain_rows("key", &facts.signing_key, &mut lines);
         }
-        (mode, _) => {
-            for row in hard_wrap(&format!("key        {}", key_text(app, mode)), width) {
-                lines.push(Line::from(row));
-            }
-        }
+        (mode, _) => plain_rows("key", &key_text(app, mode), &mut lines),
     }
     if preview.mode == SealModeChoice::Tpm && preview.new_segment {
-        lines.push(Line::from(Span::styled(
-            format!("PCR {pcr}     is reset first if it is not at the head's pcr_value: a new segment starts"),
-            theme.busy(),
-        )));
+        let text = "is reset first if it is not at the head's pcr_value: a new segment starts";
+        for row in labelled_rows(&format!("PCR {pcr}"), text, width) {
+            lines.push(Line::from(Span::styled(row, theme.busy())));
+        }
     }
     if preview.force {
-        lines.push(Line::from(Span::styled(
-            "head       has error findings; sealing onto it anyway",
-            theme.bad(),
-        )));
+        let text = "has error findings; sealing onto it anyway";
+        for row in labelled_rows("head", text, width) {
+            lines.push(Line::from(Span::styled(row, theme.bad())));
+        }
     }
     lines.push(Line::from(Span::styled(
         "The signature and the pcr_value are made at sealing.",
@@ -229,6 +282,23 @@ fn preview_lines(form: &SealForm, app: &App, theme: &Theme, width: usize) -> Vec
     };
     lines.push(Line::from(Span::styled(action, theme.busy())));
     lines
+}
+
+/// Keeps the last line (what Enter does) visible when the preview is taller than
+/// `height` rows, and says how many rows above it are hidden.
+fn pin_last_line(lines: &mut Vec<Line<'static>>, height: usize, theme: &Theme) {
+    if lines.len() <= height || height < 2 {
+        return;
+    }
+    let Some(last) = lines.pop() else { return };
+    let keep = height - 2;
+    let hidden = lines.len() - keep;
+    lines.truncate(keep);
+    lines.push(Line::from(Span::styled(
+        format!("… {hidden} more rows: make the terminal taller to see the whole preview"),
+        theme.busy(),
+    )));
+    lines.push(last);
 }
 
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
@@ -252,6 +322,13 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     } else {
         "seal a decision"
     };
+    if form.preview.is_some() {
+        pin_last_line(
+            &mut lines,
+            usize::from(area.height.saturating_sub(2)),
+            theme,
+        );
+    }
     let block = Block::default().borders(Borders::ALL).title(title);
     frame.render_widget(Clear, area);
     let mut paragraph = Paragraph::new(lines).block(block);
