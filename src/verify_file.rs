@@ -133,13 +133,16 @@ fn read_chunks(
             _ => std::mem::take(&mut carry),
         };
         buf.reserve(CHUNK);
+        // Bytes carried over hold no newline: search only what is read now,
+        // so a line of any length is scanned once.
+        let searched = buf.len();
         // read_to_end appends without zero-filling the buffer first.
         let n = (&mut file).take(CHUNK as u64).read_to_end(&mut buf)?;
         if n < CHUNK {
             eof = true;
         }
         if !eof {
-            match memchr::memrchr(b'\n', &buf) {
+            match memchr::memrchr(b'\n', &buf[searched..]).map(|nl| searched + nl) {
                 Some(nl) => carry.extend_from_slice(&buf[nl + 1..]),
                 None => {
                     // One line longer than a chunk: keep growing it.

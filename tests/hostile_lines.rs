@@ -788,9 +788,7 @@ fn hundred_megabyte_line() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let path = dir.path().join("decisions_sealed.jsonl");
     std::fs::write(&path, &bytes).unwrap_or_else(|e| panic!("write: {e}"));
-    let started = std::time::Instant::now();
     let run = common::chain::run_verify(&path, None, "json");
-    let elapsed = started.elapsed();
     let report = run.report();
 
     // The line is an entry object without the required members: its entry
@@ -806,7 +804,6 @@ fn hundred_megabyte_line() {
         "no finding on the huge line: {report}"
     );
     assert!(matches!(run.code, 1), "exit {}", run.code);
-    assert!(elapsed.as_secs() < 60, "took {elapsed:?}");
 
     // SAFETY: getrusage only writes the struct it is given.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };

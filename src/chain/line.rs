@@ -569,7 +569,8 @@ impl LineAnalyzer {
         let raw_verifies = stored.is_some_and(|(h, _)| h == raw_hash);
         // When the raw bytes verify, only previous_hash, unknown keys and
         // wrong types matter: skip decoding the other fields.
-        let (decoded, notes) = if raw_verifies {
+        // Without a 64-digit stored hash no re-encoding can match either.
+        let (decoded, notes) = if raw_verifies || stored.is_none() {
             DecisionEntry::decode_light(bytes, members)
         } else {
             DecisionEntry::decode(bytes, members)
