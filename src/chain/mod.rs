@@ -10,4 +10,5 @@ pub mod json;
 pub mod line;
 pub mod reader;
 pub mod report;
+pub mod text;
 pub mod verify;
