@@ -152,13 +152,16 @@ pub enum Previous {
 
 /// The class of one line.
 #[derive(Debug, Clone)]
+// Nearly every line is an entry, so boxing the large variant would cost an
+// allocation per line (freed on another thread) to save space on the rare rest.
+#[allow(clippy::large_enum_variant)]
 pub enum LineClass {
     /// Only spaces, tabs and `\r` (or nothing).
     Blank,
     /// A sealed entry, maybe after residue on the same line.
     Entry {
         residue: Option<ResidueKind>,
-        facts: Box<EntryFacts>,
+        facts: EntryFacts,
     },
     /// The whole line is residue; whether it is crash residue depends on the next line.
     Residue(ResidueKind),
@@ -339,7 +342,7 @@ impl LineAnalyzer {
         line: &[u8],
         start: usize,
         keys: &VerifyKeys,
-    ) -> Result<Box<EntryFacts>, String> {
+    ) -> Result<EntryFacts, String> {
         let bytes = &line[start..];
         match self.scanner.scan(bytes, &mut self.scan) {
             Ok(Trailing::None) => {}
@@ -368,7 +371,7 @@ impl LineAnalyzer {
         line: &[u8],
         start: usize,
         keys: &VerifyKeys,
-    ) -> Result<Box<EntryFacts>, String> {
+    ) -> Result<EntryFacts, String> {
         let bytes = &line[start..];
         if !self.scan.is_object {
             let kind = self.scan.top_kind.map_or("a value", |k| k.name());
@@ -393,12 +396,12 @@ impl LineAnalyzer {
                 "\"entry\" is not an object".to_owned()
             });
         };
-        Ok(Box::new(self.entry_facts(
+        Ok(self.entry_facts(
             bytes,
             start,
             entry_pos,
             entry_members,
             keys,
-        )))
+        ))
     }
 }

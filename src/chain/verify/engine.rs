@@ -288,7 +288,7 @@ impl Engine {
                     offset
                 };
                 self.push_entry(
-                    *facts,
+                    facts,
                     rewrites,
                     line_no,
                     (record_offset, finding_offset),
