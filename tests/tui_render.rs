@@ -15,7 +15,7 @@ use sealdesk::chain::line::is_invisible;
 use sealdesk::chain::verify::VerifyKeys;
 use sealdesk::tui::app::{App, Job, Msg};
 use sealdesk::tui::worker::{FileChange, Update};
-use sealdesk::tui::{query, rows, view};
+use sealdesk::tui::{query, rows, view, worker};
 use sealdesk::verify_file::verify_file;
 
 fn vector(name: &str) -> PathBuf {
@@ -586,4 +586,125 @@ fn verdict_uses_singular() {
         screen.contains("✓ VALID · 1 entry · no errors, 1 warning, 1 note"),
         "{screen}"
     );
+}
+
+/// Feeds the state the rows the worker reads from the end of the file before
+/// verification ends, as it does at start.
+fn provisional_app(path: &Path, width: u16, height: u16) -> App {
+    let mut app = App::new(path.to_path_buf(), true);
+    app.update(Msg::Resize { width, height });
+    app.update(Msg::Worker(Update::Reverifying { generation: 1 }));
+    app.update(Msg::Worker(Update::Progress {
+        generation: 1,
+        done: 10,
+        total: 100,
+    }));
+    let rows = worker::provisional_rows(path, worker::PROVISIONAL_LINES);
+    app.update(Msg::Worker(Update::Provisional {
+        generation: 1,
+        rows,
+    }));
+    settle(&mut app, path);
+    app
+}
+
+/// The drawn line holding `needle`.
+fn line_with<'a>(text: &'a str, needle: &str) -> &'a str {
+    text.lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{text}"))
+}
+
+#[test]
+fn provisional_rows_until_verified() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = sealed_chain(dir.path(), 30, "tail", |i| i.checked_sub(1));
+    // A write in progress: the torn last line is not shown.
+    let mut bytes = std::fs::read(&path).expect("read chain");
+    bytes.extend_from_slice(b"{\"entry\":{\"id\":\"TORN-LINE\",\"reason\":\"torn");
+    std::fs::write(&path, &bytes).expect("write chain");
+
+    let mut app = provisional_app(&path, 120, 30);
+    assert_eq!(
+        app.provisional.len(),
+        30,
+        "a short file gives all its lines"
+    );
+    let text = screen_text(&app);
+    assert!(text.contains("verifying…  10%"), "{text}");
+    assert!(!text.contains('✓'), "{text}");
+    assert!(!text.contains("TORN-LINE"), "{text}");
+    for i in [29, 20] {
+        let line = line_with(&text, &format!("tail {i} "));
+        assert!(line.starts_with("… ?"), "{line}");
+        assert!(line.contains("deploy") && line.contains("alice"), "{line}");
+    }
+
+    let engine = verify_file(&path, VerifyKeys::default(), &mut |_| {}).expect("verifies");
+    let offsets: Vec<u64> = (0..engine.entries())
+        .filter_map(|i| engine.entry_offset(i))
+        .collect();
+    app.update(Msg::Worker(Update::Verified {
+        generation: 1,
+        base: 0,
+        offsets,
+        report: Arc::new(engine.report(&path.display().to_string())),
+        seal_modes: "software".to_owned(),
+        partial_tail: true,
+    }));
+    settle(&mut app, &path);
+    assert!(app.provisional.is_empty());
+    assert_eq!(app.offsets.len(), 30);
+    // Following, the newest row stays selected (the torn line may have a row of its own).
+    assert!(app.follow);
+    assert_eq!(app.selected, app.shown_len() - 1);
+    let text = screen_text(&app);
+    assert!(!text.contains("verifying"), "{text}");
+    let line = line_with(&text, "tail 29 ");
+    assert!(line.starts_with("✓ 29"), "{line}");
+    assert!(!text.contains("… ?"), "{text}");
+}
+
+#[test]
+fn provisional_rows_keep_the_last_200_lines() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = sealed_chain(dir.path(), 450, "many", |i| i.checked_sub(1));
+    let rows = worker::provisional_rows(&path, worker::PROVISIONAL_LINES);
+    assert_eq!(rows.len(), 200);
+    assert_eq!(rows[0].entry.reason, "many 250");
+    assert_eq!(rows[199].entry.reason, "many 449");
+    let bytes = std::fs::read(&path).expect("read chain");
+    for row in &rows {
+        let start = usize::try_from(row.offset).expect("offset");
+        assert!(start == 0 || bytes[start - 1] == b'\n', "offset {start}");
+    }
+    let app = provisional_app(&path, 80, 24);
+    let text = screen_text(&app);
+    assert!(text.contains("many 449"), "{text}");
+    assert!(!text.contains('✓'), "{text}");
+    // A stale generation's rows are ignored.
+    let mut app = app;
+    app.update(Msg::Worker(Update::Reverifying { generation: 2 }));
+    app.update(Msg::Worker(Update::Provisional {
+        generation: 1,
+        rows,
+    }));
+    assert!(app.provisional.is_empty());
+}
+
+#[test]
+fn provisional_hostile_rows_are_escaped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = hostile_chain(dir.path());
+    let app = provisional_app(&path, 120, 40);
+    assert_eq!(app.provisional.len(), HOSTILE.len());
+    let terminal = draw(&app);
+    for cell in terminal.backend().buffer().content() {
+        for c in cell.symbol().chars() {
+            assert!(!c.is_control(), "control {c:?} in a cell");
+            assert!(!is_invisible(c), "hidden {c:?} in a cell");
+        }
+    }
+    let text = screen_text(&app);
+    assert!(!text.contains('✓'), "{text}");
 }

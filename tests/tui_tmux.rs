@@ -4,6 +4,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::chain::{ChainWriter, Fields};
+
 /// How long to wait for the screen to show something before failing.
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -198,4 +202,63 @@ fn demo_cleans_up_on_hangup() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(demo_dirs(), 0, "the demo left its temp directory");
+}
+
+#[test]
+fn rows_show_while_a_large_chain_verifies() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("skipping rows_show_while_a_large_chain_verifies: tmux is not installed");
+        return;
+    }
+    // 200,000 lines: a sealed chain of 1,000 entries written 200 times over.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let chain = dir.path().join("decisions_sealed.jsonl");
+    let block = ChainWriter::sample(1000).bytes();
+    let mut bytes = Vec::with_capacity(block.len() * 200);
+    for _ in 0..200 {
+        bytes.extend_from_slice(&block);
+    }
+    std::fs::write(&chain, &bytes).expect("write chain");
+    drop(bytes);
+    // The reason of the last entry, the newest row in follow mode.
+    let newest = Fields::sample(999).reason;
+
+    let session = format!("sealdesk-rows-{}", std::process::id());
+    let _guard = Session(session.clone());
+    let command = format!(
+        "XDG_STATE_HOME='{}' '{}' '{}'; sleep 60",
+        dir.path().display(),
+        env!("CARGO_BIN_EXE_sealdesk"),
+        chain.display()
+    );
+    let start = Instant::now();
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "120",
+        "-y",
+        "40",
+        &command,
+    ]);
+    // Entry rows are shown, not verified yet, while the verdict still says verifying.
+    let screen = loop {
+        let screen = capture(&session);
+        if screen.lines().any(|l| l.starts_with("… ?")) && screen.contains(&newest) {
+            break screen;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "no row within 1 s of start; the screen was:\n{screen}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let elapsed = start.elapsed();
+    assert!(screen.contains("verifying…"), "{screen}");
+    assert!(!screen.contains('✓'), "{screen}");
+    assert!(screen.contains(&newest), "{screen}");
+    eprintln!("first rows after {elapsed:?}");
+    tmux(&["send-keys", "-t", &session, "q"]);
 }

@@ -151,6 +151,10 @@ pub struct App {
     pub finding_entries: Vec<u64>,
     pub rows: HashMap<u64, Row>,
     requested: HashSet<u64>,
+    /// The last lines of the file, decoded but not verified, shown while the first
+    /// verification runs and no entry is known. At most
+    /// [`super::worker::PROVISIONAL_LINES`].
+    pub provisional: Vec<Row>,
     /// Entries shown when a search or filter is active, in file order.
     pub filtered: Option<Vec<u64>>,
     pub query: Query,
@@ -251,6 +255,7 @@ impl App {
             finding_entries: Vec::new(),
             rows: HashMap::new(),
             requested: HashSet::new(),
+            provisional: Vec::new(),
             filtered: None,
             query: Query::default(),
             query_id: 0,
@@ -402,6 +407,7 @@ impl App {
                 self.finding_entries.clear();
                 self.rows.clear();
                 self.requested.clear();
+                self.provisional.clear();
                 self.pending_tail = 0;
                 self.partial_tail = false;
                 if self.filtered.is_some() {
@@ -430,6 +436,7 @@ impl App {
                 if generation != self.generation {
                     return;
                 }
+                self.provisional.clear();
                 let list = Arc::make_mut(&mut self.offsets);
                 if base == 0 {
                     *list = offsets;
@@ -459,7 +466,20 @@ impl App {
                 self.last_event = Some((at, text));
             }
             Update::PendingTail { len } => self.pending_tail = len,
-            Update::Failed { message } => self.verification = Verification::Failed(message),
+            Update::Provisional {
+                generation,
+                mut rows,
+            } => {
+                if generation == self.generation && self.offsets.is_empty() {
+                    let keep = rows.len().saturating_sub(super::worker::PROVISIONAL_LINES);
+                    rows.drain(..keep);
+                    self.provisional = rows;
+                }
+            }
+            Update::Failed { message } => {
+                self.provisional.clear();
+                self.verification = Verification::Failed(message);
+            }
         }
     }
 

@@ -12,12 +12,15 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::chain::entry::SealMode;
 use crate::chain::finding::FindingKind;
+use crate::chain::json::{Scan, Scanner};
 use crate::chain::line::{LineAnalyzer, LineClass};
 use crate::chain::reader::split_lines;
 use crate::chain::report::Report;
 use crate::chain::verify::{Engine, VerifyKeys};
 use crate::tail::{spawn_follower, FollowerConfig, FollowerHandle, TailEvent, TailEventKind};
 use crate::verify_file::{verify_file, FileSource};
+
+use super::rows::{decode_row, Row};
 
 /// What the background task sends to the view.
 #[derive(Debug, Clone)]
@@ -50,9 +53,23 @@ pub enum Update {
     },
     /// Bytes after the last newline: a line being written.
     PendingTail { len: u64 },
+    /// The last lines of the file, decoded but not verified, sent before
+    /// verification ends so that the view has rows to show at once. At most
+    /// [`PROVISIONAL_LINES`]; the next `Verified` of the generation replaces them.
+    Provisional { generation: u64, rows: Vec<Row> },
     /// Verification could not run at all.
     Failed { message: String },
 }
+
+/// Lines read from the end of the file and shown before verification ends.
+pub const PROVISIONAL_LINES: usize = 200;
+
+/// Bytes read back from the end at most for the provisional rows, so that a few
+/// huge lines cannot make the first read large.
+const PROVISIONAL_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Block size of the backward read.
+const TAIL_BLOCK: u64 = 64 * 1024;
 
 /// A change of the file that can remove or alter entries already read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,6 +174,78 @@ fn describe(kind: &TailEventKind) -> Option<String> {
     })
 }
 
+/// Reads the last complete lines of the file, at most `max` of them and at most
+/// [`PROVISIONAL_BYTES`] read back from the end: (line offset, line without its
+/// newline). Bytes after the last newline (a line being written) are left out, and
+/// so are blank lines. Reads nothing but the end, whatever the file size.
+pub fn last_lines(path: &Path, max: usize) -> Vec<(u64, Vec<u8>)> {
+    let Ok(file) = File::open(path) else {
+        return Vec::new();
+    };
+    let Ok(size) = file.metadata().map(|m| m.len()) else {
+        return Vec::new();
+    };
+    // Blocks read backwards, the last block of the file first.
+    let mut blocks: Vec<Vec<u8>> = Vec::new();
+    let mut start = size;
+    let mut newlines = 0usize;
+    // One newline more than lines wanted marks the start of the first line.
+    while start > 0 && newlines <= max && size - start < PROVISIONAL_BYTES {
+        let from = start.saturating_sub(TAIL_BLOCK);
+        // At most TAIL_BLOCK bytes, so the length fits in usize.
+        let mut block = vec![0u8; (start - from) as usize];
+        if file.read_exact_at(&mut block, from).is_err() {
+            // The file shrank while being read; verification will tell.
+            return Vec::new();
+        }
+        newlines += memchr::memchr_iter(b'\n', &block).count();
+        blocks.push(block);
+        start = from;
+    }
+    let mut data = Vec::with_capacity(blocks.iter().map(Vec::len).sum());
+    for block in blocks.iter().rev() {
+        data.extend_from_slice(block);
+    }
+    drop(blocks);
+    let Some(end) = memchr::memrchr(b'\n', &data) else {
+        return Vec::new();
+    };
+    // Unless the read reached the start of the file, the first bytes are the end of
+    // a line that began earlier.
+    let mut pos = if start == 0 {
+        0
+    } else {
+        match memchr::memchr(b'\n', &data[..end]) {
+            Some(nl) => nl + 1,
+            None => return Vec::new(),
+        }
+    };
+    let mut lines = std::collections::VecDeque::with_capacity(max.min(1024));
+    while pos <= end {
+        let nl = memchr::memchr(b'\n', &data[pos..=end]).map_or(end, |n| pos + n);
+        let line = &data[pos..nl];
+        if !line.iter().all(u8::is_ascii_whitespace) {
+            if lines.len() == max {
+                lines.pop_front();
+            }
+            lines.push_back((start + pos as u64, line.to_vec()));
+        }
+        pos = nl + 1;
+    }
+    lines.into()
+}
+
+/// The last lines of the file decoded as rows, not verified. Their index is 0:
+/// it is not known before verification ends.
+pub fn provisional_rows(path: &Path, max: usize) -> Vec<Row> {
+    let mut scanner = Scanner::new();
+    let mut scan = Scan::default();
+    last_lines(path, max)
+        .into_iter()
+        .map(|(offset, line)| decode_row(0, offset, &line, &mut scanner, &mut scan))
+        .collect()
+}
+
 /// Returns the end of the last complete line at or before `end`.
 fn complete_end(path: &Path, end: u64) -> u64 {
     let Ok(file) = File::open(path) else { return 0 };
@@ -207,6 +296,10 @@ impl Worker {
         let updates = self.updates.clone();
         let total = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         let job = tokio::task::spawn_blocking(move || {
+            let rows = provisional_rows(&path, PROVISIONAL_LINES);
+            if !rows.is_empty() {
+                let _ = updates.send(Update::Provisional { generation, rows });
+            }
             let mut done_bytes = 0u64;
             let result = verify_file(&path, keys, &mut |done| {
                 done_bytes = done;

@@ -63,6 +63,47 @@ fn marks_for(text: &str, query: &str, matcher: &SkimMatcherV2) -> Vec<usize> {
         .unwrap_or_default()
 }
 
+/// Mark of a row read before verification ended: neither good nor bad yet.
+pub const PENDING_MARK: &str = "…";
+
+/// Lines of the rows read from the end of the file before verification ended, the
+/// newest at the bottom: a pending mark, `?` for the index, then the entry's cells.
+fn provisional_lines(
+    app: &App,
+    theme: &Theme,
+    w: &[usize; 8],
+    capacity: usize,
+) -> Vec<Line<'static>> {
+    let skip = app.provisional.len().saturating_sub(capacity);
+    let last = app.provisional.len().saturating_sub(1);
+    let style = theme.dim();
+    let mut lines = Vec::new();
+    for (k, row) in app.provisional.iter().enumerate().skip(skip) {
+        let mut spans = cell(PENDING_MARK, w[0], theme.busy(), theme.escape());
+        spans.push(Span::raw(" "));
+        spans.extend(cell("?", w[1], style, theme.escape()));
+        let e = &row.entry;
+        let cells: [(String, usize, Style); 6] = [
+            (time_text(row, app.time_mode), w[2], style),
+            (e.action.clone(), w[3], style),
+            (e.decision.clone(), w[4], theme.decision(&e.decision)),
+            (e.operator.clone(), w[5], style),
+            (e.incident_id.clone(), w[6], style),
+            (e.reason.clone(), w[7], style),
+        ];
+        for (text, width, style) in cells {
+            spans.push(Span::raw(" "));
+            spans.extend(cell(&text, width, style, theme.escape()));
+        }
+        let mut line = Line::from(spans);
+        if app.follow && k == last {
+            line = line.patch_style(theme.selected());
+        }
+        lines.push(line);
+    }
+    lines
+}
+
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     if area.height == 0 {
         return;
@@ -86,8 +127,13 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     header.pop();
     lines.push(Line::from(header));
 
-    let matcher = SkimMatcherV2::default();
     let capacity = usize::from(area.height - 1);
+    if app.offsets.is_empty() && app.filtered.is_none() && !app.provisional.is_empty() {
+        lines.extend(provisional_lines(app, theme, &w, capacity));
+        frame.render_widget(Paragraph::new(lines), area);
+        return;
+    }
+    let matcher = SkimMatcherV2::default();
     let mut pos = app.top;
     while lines.len() <= capacity {
         let Some(index) = app.shown_index(pos) else {
