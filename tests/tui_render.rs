@@ -13,7 +13,7 @@ use sealdesk::chain::gostr::GoEscapes;
 use sealdesk::chain::gotime::GoTime;
 use sealdesk::chain::line::is_invisible;
 use sealdesk::chain::verify::VerifyKeys;
-use sealdesk::tui::app::{App, Job, Msg};
+use sealdesk::tui::app::{App, Item, Job, Msg};
 use sealdesk::tui::worker::{FileChange, Update};
 use sealdesk::tui::{query, rows, view, worker};
 use sealdesk::verify_file::verify_file;
@@ -57,6 +57,13 @@ fn settle(app: &mut App, path: &Path) {
                 } => Msg::Links {
                     generation,
                     links: rows::read_links(path, &offsets),
+                },
+                Job::LineTexts {
+                    generation,
+                    offsets,
+                } => Msg::LineTexts {
+                    generation,
+                    texts: rows::read_line_texts(path, &offsets),
                 },
             };
             app.update(msg);
@@ -586,6 +593,130 @@ fn verdict_uses_singular() {
         screen.contains("✓ VALID · 1 entry · no errors, 1 warning, 1 note"),
         "{screen}"
     );
+}
+
+/// The text of the buffer, one row per line.
+fn buffer_text(terminal: &Terminal<TestBackend>) -> String {
+    let buffer = terminal.backend().buffer();
+    let mut text = String::new();
+    for y in 0..buffer.area.height {
+        for x in 0..buffer.area.width {
+            text.push_str(buffer[(x, y)].symbol());
+        }
+        text.push('\n');
+    }
+    text
+}
+
+/// Types `text` into the go-to prompt and submits it.
+fn go_to(app: &mut App, path: &Path, text: &str) {
+    key(app, path, KeyCode::Char(':'));
+    for c in text.chars() {
+        key(app, path, KeyCode::Char(c));
+    }
+    key(app, path, KeyCode::Enter);
+}
+
+#[test]
+fn malformed_line_has_own_row() {
+    let path = vector("tamper-malformed-line-middle");
+    let mut app = verified_app(&path, 80, 24);
+    assert_eq!(app.offsets.len(), 50);
+    assert_eq!(app.line_rows.len(), 1, "{:?}", app.line_rows);
+    assert_eq!(app.line_rows[0].line, 26);
+    assert_eq!(app.shown_len(), 51);
+
+    go_to(&mut app, &path, "l26");
+    assert_eq!(app.selected_item(), Some(Item::Line(0)), "{:?}", app.notice);
+    let text = buffer_text(&draw(&app));
+    let row = &app.line_rows[0];
+    let head = format!("! line 26: {}", row.kind.as_str());
+    assert!(text.contains(&head), "{text}");
+    let meaning: String = row.kind.meaning().chars().take(30).collect();
+    assert!(text.contains(&meaning), "{text}");
+    assert!(text.contains("line 26 · offset"), "{text}");
+    assert!(text.contains("raw line ("), "{text}");
+
+    // The entries around the line keep their own lines.
+    go_to(&mut app, &path, "l27");
+    assert_eq!(app.selected_index(), Some(25));
+    go_to(&mut app, &path, "l25");
+    assert_eq!(app.selected_index(), Some(24));
+
+    // n stops on the line between entries 24 and 25, N comes back to it.
+    key(&mut app, &path, KeyCode::Char('n'));
+    assert_eq!(app.selected_item(), Some(Item::Line(0)));
+    key(&mut app, &path, KeyCode::Char('j'));
+    assert_eq!(app.selected_index(), Some(25));
+    key(&mut app, &path, KeyCode::Char('N'));
+    assert_eq!(app.selected_item(), Some(Item::Line(0)));
+    insta::assert_snapshot!(draw(&app).backend());
+}
+
+#[test]
+fn findings_enter_selects_line_row() {
+    let path = vector("tamper-malformed-line-middle");
+    let mut app = verified_app(&path, 120, 40);
+    let report = app.report.clone().expect("report");
+    let at = report
+        .findings
+        .iter()
+        .position(|f| f.index.is_none() && f.line == Some(26))
+        .expect("a finding on line 26");
+    key(&mut app, &path, KeyCode::Char('g'));
+    key(&mut app, &path, KeyCode::Char('f'));
+    key(&mut app, &path, KeyCode::Char('g'));
+    for _ in 0..at + app.watch_events.len() {
+        key(&mut app, &path, KeyCode::Char('j'));
+    }
+    key(&mut app, &path, KeyCode::Enter);
+    assert_eq!(app.selected_item(), Some(Item::Line(0)), "{:?}", app.notice);
+}
+
+/// Writes a valid three-entry chain with a garbage line holding escape sequences
+/// and bidi controls after the first entry, and returns the garbage.
+fn chain_with_hostile_garbage(dir: &Path) -> (PathBuf, String) {
+    let path = hostile_chain(dir);
+    let text = std::fs::read_to_string(&path).expect("read chain");
+    let mut lines: Vec<&str> = text.lines().take(3).collect();
+    let garbage = format!(
+        "\u{1b}[2J\u{1b}]0;pwned\u{7}garbage \u{202e}txt.exe\u{2066}\u{200b} {{\"entry\": {}",
+        "x".repeat(6000)
+    );
+    lines.insert(1, &garbage);
+    let mut out = lines.join("\n");
+    out.push('\n');
+    std::fs::write(&path, out).expect("write chain");
+    (path, garbage)
+}
+
+#[test]
+fn hostile_line_row_is_escaped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (path, garbage) = chain_with_hostile_garbage(dir.path());
+    for (w, h) in [(80, 24), (120, 40)] {
+        let mut app = verified_app(&path, w, h);
+        assert_eq!(app.offsets.len(), 3);
+        assert_eq!(app.line_rows.len(), 1, "{:?}", app.line_rows);
+        go_to(&mut app, &path, "l2");
+        assert_eq!(app.selected_item(), Some(Item::Line(0)), "{:?}", app.notice);
+        let terminal = draw(&app);
+        for cell in terminal.backend().buffer().content() {
+            for c in cell.symbol().chars() {
+                assert!(!c.is_control(), "control {c:?} in a cell at {w}x{h}");
+                assert!(!is_invisible(c), "hidden {c:?} in a cell at {w}x{h}");
+            }
+        }
+        let text = buffer_text(&terminal);
+        assert!(text.contains("line 2:"), "{text}");
+        assert!(
+            text.contains("\\u{001b}[2J"),
+            "escape shown escaped:\n{text}"
+        );
+        assert!(text.contains("\\u{202e}"), "bidi shown escaped:\n{text}");
+        let cut = format!("first 4096 of {} bytes", garbage.len());
+        assert!(text.contains(&cut), "cut note missing:\n{text}");
+    }
 }
 
 /// Feeds the state the rows the worker reads from the end of the file before

@@ -14,7 +14,7 @@ use crate::chain::report::Report;
 use super::form::SealForm;
 use super::keys::{action_for, Action};
 use super::query::Query;
-use super::rows::Row;
+use super::rows::{LineText, Row};
 use super::tpm_panel::{
     Export, HistoryLine, Probe, QuoteView, SealFailure, SealedInfo, TpmJob, TpmSettings, TpmView,
 };
@@ -55,6 +55,11 @@ pub enum Msg {
         generation: u64,
         links: HashMap<u64, Option<u64>>,
     },
+    /// The start of lines that hold no entry, by offset.
+    LineTexts {
+        generation: u64,
+        texts: Vec<LineText>,
+    },
     Tick,
     /// The TPM, the chain head and the quote log as a probe found them.
     TpmProbed(Box<Probe>),
@@ -85,6 +90,32 @@ pub enum Job {
         generation: u64,
         offsets: Arc<Vec<u64>>,
     },
+    /// Read the start of the lines at these offsets, which hold no entry.
+    LineTexts {
+        generation: u64,
+        offsets: Vec<u64>,
+    },
+}
+
+/// A line that holds no entry but has findings (a malformed line, crash residue),
+/// shown as its own row between the entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineRow {
+    /// 1-based line number.
+    pub line: u64,
+    pub offset: u64,
+    /// Number of entries that start before this line, so the row sits before entry `before`.
+    pub before: u64,
+    pub worst: Severity,
+    pub kind: FindingKind,
+}
+
+/// One row of the table: an entry by index, or a line without entry by its place in
+/// [`App::line_rows`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Item {
+    Entry(u64),
+    Line(usize),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,6 +180,12 @@ pub struct App {
     pub breaks: HashSet<u64>,
     /// Entries with findings, sorted.
     pub finding_entries: Vec<u64>,
+    /// Lines that hold no entry and have findings, in file order. They come from the
+    /// findings, so there are never more of them than findings.
+    pub line_rows: Vec<LineRow>,
+    /// Start of the lines in `line_rows`, by offset, read when they come on screen.
+    pub line_texts: HashMap<u64, LineText>,
+    requested_lines: HashSet<u64>,
     pub rows: HashMap<u64, Row>,
     requested: HashSet<u64>,
     /// The last lines of the file, decoded but not verified, shown while the first
@@ -227,6 +264,38 @@ fn add_tail_unanchored(report: &mut Arc<Report>) {
     }
 }
 
+/// Collects the lines that hold no entry from the findings with a line and offset but
+/// no entry index, one row per line, sorted by offset.
+fn line_rows(report: &Report, offsets: &[u64]) -> Vec<LineRow> {
+    let mut rows: Vec<LineRow> = Vec::new();
+    for f in &report.findings {
+        let (None, Some(line), Some(offset)) = (f.index, f.line, f.offset) else {
+            continue;
+        };
+        // Residue before a record on the same line is reported at the record's
+        // offset, which the entry's own row already shows.
+        if offsets.binary_search(&offset).is_ok() {
+            continue;
+        }
+        if let Some(row) = rows.iter_mut().find(|r| r.offset == offset) {
+            if f.severity > row.worst {
+                row.worst = f.severity;
+                row.kind = f.kind;
+            }
+            continue;
+        }
+        rows.push(LineRow {
+            line,
+            offset,
+            before: offsets.partition_point(|&o| o < offset) as u64,
+            worst: f.severity,
+            kind: f.kind,
+        });
+    }
+    rows.sort_by_key(|r| r.offset);
+    rows
+}
+
 /// Heights of the entry table (header included) and the detail pane for a terminal height.
 pub fn pane_heights(height: u16) -> (u16, u16) {
     let body = height.saturating_sub(2);
@@ -253,6 +322,9 @@ impl App {
             worst: Arc::new(HashMap::new()),
             breaks: HashSet::new(),
             finding_entries: Vec::new(),
+            line_rows: Vec::new(),
+            line_texts: HashMap::new(),
+            requested_lines: HashSet::new(),
             rows: HashMap::new(),
             requested: HashSet::new(),
             provisional: Vec::new(),
@@ -295,31 +367,79 @@ impl App {
         usize::from(pane_heights(self.height).0.saturating_sub(1)).max(1)
     }
 
-    /// Number of entries shown (after search and filters).
+    /// Number of rows shown (after search and filters). Search and filters show
+    /// entries only, so lines without entry are shown only when none is active.
     pub fn shown_len(&self) -> usize {
         match &self.filtered {
             Some(list) => list.len(),
-            None => self.offsets.len(),
+            None => self.offsets.len() + self.line_rows.len(),
         }
     }
 
-    /// Entry index at a position of the shown list.
+    /// The row at a position of the shown list.
+    pub fn shown_item(&self, pos: usize) -> Option<Item> {
+        if let Some(list) = &self.filtered {
+            return list.get(pos).map(|&i| Item::Entry(i));
+        }
+        let mut lines_before = 0;
+        for (k, row) in self.line_rows.iter().enumerate() {
+            let line_pos = row.before as usize + k;
+            if line_pos == pos {
+                return Some(Item::Line(k));
+            }
+            if line_pos > pos {
+                break;
+            }
+            lines_before = k + 1;
+        }
+        let index = (pos - lines_before) as u64;
+        (index < self.offsets.len() as u64).then_some(Item::Entry(index))
+    }
+
+    /// Entry index at a position of the shown list; `None` for a line without entry.
     pub fn shown_index(&self, pos: usize) -> Option<u64> {
-        match &self.filtered {
-            Some(list) => list.get(pos).copied(),
-            None => (pos < self.offsets.len()).then_some(pos as u64),
+        match self.shown_item(pos)? {
+            Item::Entry(i) => Some(i),
+            Item::Line(_) => None,
         }
     }
 
     fn position_of(&self, index: u64) -> Option<usize> {
         match &self.filtered {
             Some(list) => list.binary_search(&index).ok(),
-            None => (index < self.offsets.len() as u64).then_some(index as usize),
+            None => (index < self.offsets.len() as u64)
+                .then(|| index as usize + self.line_rows.partition_point(|r| r.before <= index)),
         }
+    }
+
+    /// Position of the line row `k`; `None` while search or filters hide it.
+    fn line_position(&self, k: usize) -> Option<usize> {
+        if self.filtered.is_some() {
+            return None;
+        }
+        self.line_rows.get(k).map(|r| r.before as usize + k)
+    }
+
+    pub fn selected_item(&self) -> Option<Item> {
+        self.shown_item(self.selected)
     }
 
     pub fn selected_index(&self) -> Option<u64> {
         self.shown_index(self.selected)
+    }
+
+    /// Selects the line row `k`, clearing search and filters, which hide it.
+    fn select_line_row(&mut self, k: usize) {
+        if self.filtered.is_some() {
+            self.query = Query::default();
+            self.filtered = None;
+            self.query_id += 1;
+            self.query_running = false;
+        }
+        if let Some(pos) = self.line_position(k) {
+            self.selected = pos;
+            self.follow = false;
+        }
     }
 
     /// Takes the jobs queued by updates.
@@ -356,8 +476,23 @@ impl App {
             }
             Msg::LineFound { line, index } => match index {
                 Some(i) => self.jump_to(i),
-                None => self.notice = Some(format!("no entry starts on line {line}")),
+                None => match self.line_rows.iter().position(|r| r.line == line) {
+                    Some(k) => self.select_line_row(k),
+                    None => {
+                        self.notice = Some(format!(
+                            "no entry starts on line {line}, and it has no finding"
+                        ))
+                    }
+                },
             },
+            Msg::LineTexts { generation, texts } => {
+                if generation == self.generation {
+                    for text in texts {
+                        self.requested_lines.remove(&text.offset);
+                        self.line_texts.insert(text.offset, text);
+                    }
+                }
+            }
             Msg::Links { generation, links } => {
                 if generation == self.generation {
                     self.breaks.extend(links.keys().copied());
@@ -405,6 +540,9 @@ impl App {
                 self.links.clear();
                 self.links_signature = None;
                 self.finding_entries.clear();
+                self.line_rows.clear();
+                self.line_texts.clear();
+                self.requested_lines.clear();
                 self.rows.clear();
                 self.requested.clear();
                 self.provisional.clear();
@@ -487,6 +625,7 @@ impl App {
         add_tail_unanchored(&mut report);
         let mut worst: HashMap<u64, Severity> = HashMap::new();
         self.breaks.clear();
+        self.line_rows = line_rows(&report, &self.offsets);
         for f in &report.findings {
             let Some(i) = f.index else { continue };
             let w = worst.entry(i).or_insert(f.severity);
@@ -582,16 +721,24 @@ impl App {
                             ));
                             return;
                         }
-                        let index = self
+                        let finding = self
                             .report
                             .as_ref()
                             .and_then(|r| r.findings.get(selected - events))
-                            .and_then(|f| f.index);
-                        match index {
-                            Some(i) => self.jump_to(i),
-                            None => {
+                            .map(|f| (f.index, f.offset));
+                        let line_row = |offset: Option<u64>| {
+                            self.line_rows.iter().position(|r| Some(r.offset) == offset)
+                        };
+                        match finding {
+                            Some((Some(i), _)) => self.jump_to(i),
+                            Some((None, offset)) if line_row(offset).is_some() => {
+                                if let Some(k) = line_row(offset) {
+                                    self.select_line_row(k);
+                                }
+                            }
+                            _ => {
                                 self.notice = Some(
-                                    "this finding is about the whole chain or a line with no entry"
+                                    "this finding is about the whole chain, not one line"
                                         .to_owned(),
                                 )
                             }
@@ -723,6 +870,11 @@ impl App {
             PromptKind::GoTo => {
                 if let Some(line) = text.strip_prefix(['l', 'L']) {
                     match line.trim().parse::<u64>() {
+                        Ok(line) if self.line_rows.iter().any(|r| r.line == line) => {
+                            if let Some(k) = self.line_rows.iter().position(|r| r.line == line) {
+                                self.select_line_row(k);
+                            }
+                        }
                         Ok(line) if line > 0 => self.jobs.push(Job::Line {
                             line,
                             offsets: Arc::clone(&self.offsets),
@@ -791,44 +943,52 @@ impl App {
     fn select_index_or_near(&mut self, index: Option<u64>) {
         let pos = match (index, &self.filtered) {
             (Some(i), Some(list)) => list.partition_point(|&x| x < i),
-            (Some(i), None) => i as usize,
+            (Some(i), None) => self.position_of(i).unwrap_or(i as usize),
             (None, _) => 0,
         };
         self.selected = pos.min(self.shown_len().saturating_sub(1));
     }
 
     fn findings_position(&self) -> usize {
-        let (Some(report), Some(index)) = (&self.report, self.selected_index()) else {
+        let (Some(report), Some(item)) = (&self.report, self.selected_item()) else {
             return 0;
         };
-        report
-            .findings
-            .iter()
-            .position(|f| f.index == Some(index))
-            .map_or(0, |p| p + self.watch_events.len())
+        let found = match item {
+            Item::Entry(index) => report.findings.iter().position(|f| f.index == Some(index)),
+            Item::Line(k) => {
+                let offset = self.line_rows.get(k).map(|r| r.offset);
+                report
+                    .findings
+                    .iter()
+                    .position(|f| f.index.is_none() && f.offset.is_some() && f.offset == offset)
+            }
+        };
+        found.map_or(0, |p| p + self.watch_events.len())
     }
 
+    /// Selects the next (or previous) shown row with a finding: an entry with findings
+    /// or a line without entry.
     fn next_finding(&mut self, forward: bool) {
-        let Some(current) = self.selected_index() else {
+        if self.shown_len() == 0 {
             return;
-        };
-        let list = &self.finding_entries;
+        }
+        let current = self.selected;
+        let entries = self
+            .finding_entries
+            .iter()
+            .filter_map(|&i| self.position_of(i));
+        let lines = (0..self.line_rows.len()).filter_map(|k| self.line_position(k));
+        let candidates = entries.chain(lines);
         let found = if forward {
-            let start = list.partition_point(|&i| i <= current);
-            list[start..]
-                .iter()
-                .copied()
-                .find(|&i| self.position_of(i).is_some())
+            candidates.filter(|&p| p > current).min()
         } else {
-            let end = list.partition_point(|&i| i < current);
-            list[..end]
-                .iter()
-                .rev()
-                .copied()
-                .find(|&i| self.position_of(i).is_some())
+            candidates.filter(|&p| p < current).max()
         };
         match found {
-            Some(i) => self.jump_to(i),
+            Some(pos) => {
+                self.selected = pos;
+                self.follow = false;
+            }
             None => {
                 self.notice = Some(
                     if forward {
@@ -890,9 +1050,21 @@ impl App {
         let capacity = self.table_capacity();
         let last = (self.top + capacity).min(self.shown_len());
         let mut wanted = Vec::new();
+        let mut wanted_lines = Vec::new();
         for pos in self.top..last {
-            let Some(index) = self.shown_index(pos) else {
-                continue;
+            let index = match self.shown_item(pos) {
+                Some(Item::Entry(index)) => index,
+                Some(Item::Line(k)) => {
+                    let Some(offset) = self.line_rows.get(k).map(|r| r.offset) else {
+                        continue;
+                    };
+                    if !self.line_texts.contains_key(&offset) && self.requested_lines.insert(offset)
+                    {
+                        wanted_lines.push(offset);
+                    }
+                    continue;
+                }
+                None => continue,
             };
             if self.rows.contains_key(&index) || self.requested.contains(&index) {
                 continue;
@@ -912,6 +1084,21 @@ impl App {
             self.jobs.push(Job::Rows {
                 generation: self.generation,
                 wanted,
+            });
+        }
+        if self.line_texts.len() > capacity * 4 {
+            let keep: HashSet<u64> = (self.top.saturating_sub(capacity)..last + capacity)
+                .filter_map(|p| match self.shown_item(p) {
+                    Some(Item::Line(k)) => self.line_rows.get(k).map(|r| r.offset),
+                    _ => None,
+                })
+                .collect();
+            self.line_texts.retain(|offset, _| keep.contains(offset));
+        }
+        if !wanted_lines.is_empty() {
+            self.jobs.push(Job::LineTexts {
+                generation: self.generation,
+                offsets: wanted_lines,
             });
         }
     }

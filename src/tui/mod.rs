@@ -268,6 +268,13 @@ fn run_job(path: &Path, job: Job, tx: mpsc::UnboundedSender<Msg>) {
                 generation,
                 links: rows::read_links(&path, &offsets),
             },
+            Job::LineTexts {
+                generation,
+                offsets,
+            } => Msg::LineTexts {
+                generation,
+                texts: rows::read_line_texts(&path, &offsets),
+            },
         };
         // The view has quit when the channel is closed.
         let _ = tx.send(msg);

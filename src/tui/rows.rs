@@ -12,6 +12,59 @@ use crate::verify_file::FileSource;
 /// Raw line bytes kept for the detail pane; longer lines are cut here.
 const RAW_LIMIT: usize = 16 * 1024;
 
+/// Bytes kept of a line that holds no entry; the detail pane says how long the rest is.
+pub const LINE_TEXT_LIMIT: usize = 4 * 1024;
+
+/// The start of a line that holds no entry (a malformed line, crash residue).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LineText {
+    pub offset: u64,
+    /// The first [`LINE_TEXT_LIMIT`] bytes, invalid UTF-8 replaced; unsanitized.
+    pub text: String,
+    /// Length of the whole line in bytes, without its newline.
+    pub len: u64,
+}
+
+/// Reads the start of the lines at `offsets`, keeping at most [`LINE_TEXT_LIMIT`]
+/// bytes of each. Lines that cannot be read (the file shrank) are left out.
+pub fn read_line_texts(path: &Path, offsets: &[u64]) -> Vec<LineText> {
+    use std::os::unix::fs::FileExt;
+    let Ok(file) = std::fs::File::open(path) else {
+        return Vec::new();
+    };
+    let mut texts = Vec::with_capacity(offsets.len());
+    let mut block = vec![0u8; 64 * 1024];
+    for &offset in offsets {
+        let mut kept = Vec::new();
+        let mut len = 0u64;
+        let mut at = offset;
+        let complete = loop {
+            let Ok(n) = file.read_at(&mut block, at) else {
+                break false;
+            };
+            if n == 0 {
+                break true;
+            }
+            let end = memchr::memchr(b'\n', &block[..n]).unwrap_or(n);
+            let room = LINE_TEXT_LIMIT.saturating_sub(kept.len());
+            kept.extend_from_slice(&block[..end.min(room)]);
+            len += end as u64;
+            if end < n {
+                break true;
+            }
+            at += n as u64;
+        };
+        if complete {
+            texts.push(LineText {
+                offset,
+                text: String::from_utf8_lossy(&kept).into_owned(),
+                len,
+            });
+        }
+    }
+    texts
+}
+
 /// One entry's line as the view shows it. Values are the decoded JSON
 /// strings (unsanitized; the view sanitizes them).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -396,12 +396,6 @@ impl LineAnalyzer {
                 "\"entry\" is not an object".to_owned()
             });
         };
-        Ok(self.entry_facts(
-            bytes,
-            start,
-            entry_pos,
-            entry_members,
-            keys,
-        ))
+        Ok(self.entry_facts(bytes, start, entry_pos, entry_members, keys))
     }
 }

@@ -6,7 +6,8 @@ use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use ratatui::Frame;
 
 use crate::chain::finding::{Finding, FindingKind};
-use crate::tui::app::{App, Verification};
+use crate::tui::app::{App, Item, LineRow, Verification};
+use crate::tui::rows::LINE_TEXT_LIMIT;
 use crate::tui::sanitize::{has_hidden, spans};
 
 use super::mark;
@@ -44,9 +45,43 @@ fn finding_lines(f: &Finding, theme: &Theme, out: &mut Vec<Line<'static>>) {
     }
 }
 
+/// Draws the detail of a line that holds no entry: its findings and its bytes, escaped.
+fn render_line_row(app: &App, row: &LineRow, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let mut lines: Vec<Line<'static>> = Vec::new();
+    let findings = app.report.iter().flat_map(|r| r.findings.iter());
+    for f in findings.filter(|f| f.index.is_none() && f.offset == Some(row.offset)) {
+        finding_lines(f, theme, &mut lines);
+    }
+    match app.line_texts.get(&row.offset) {
+        None => lines.push(Line::from(Span::styled("reading the line…", theme.dim()))),
+        Some(text) => {
+            let label = if text.len > LINE_TEXT_LIMIT as u64 {
+                format!("raw line (first {} of {} bytes)", LINE_TEXT_LIMIT, text.len)
+            } else {
+                format!("raw line ({} bytes)", text.len)
+            };
+            lines.push(labelled(&label, &text.text, theme));
+        }
+    }
+    let title = format!("line {} · offset {} · no entry", row.line, row.offset);
+    let block = Block::default().borders(Borders::TOP).title(title);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false }),
+        area,
+    );
+}
+
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     if area.height == 0 {
         return;
+    }
+    if let Some(Item::Line(k)) = app.selected_item() {
+        if let Some(row) = app.line_rows.get(k) {
+            render_line_row(app, row, theme, frame, area);
+            return;
+        }
     }
     let Some(index) = app.selected_index() else {
         let text = match &app.verification {

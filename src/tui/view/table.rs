@@ -9,7 +9,7 @@ use ratatui::Frame;
 use fuzzy_matcher::skim::SkimMatcherV2;
 use fuzzy_matcher::FuzzyMatcher;
 
-use crate::tui::app::{App, TimeMode};
+use crate::tui::app::{App, Item, LineRow, TimeMode};
 use crate::tui::rows::Row;
 use crate::tui::sanitize::{cell, cell_marked};
 
@@ -61,6 +61,35 @@ fn marks_for(text: &str, query: &str, matcher: &SkimMatcherV2) -> Vec<usize> {
         .fuzzy_indices(text, query)
         .map(|(_, m)| m)
         .unwrap_or_default()
+}
+
+/// Spans of a row for a line that holds no entry: the mark of its worst finding, the
+/// line number and finding kind, then the start of the line, escaped.
+fn line_row_spans(
+    app: &App,
+    row: &LineRow,
+    theme: &Theme,
+    w: &[usize; 8],
+    total: u16,
+) -> Vec<Span<'static>> {
+    let style = theme.row(Some(row.worst));
+    let mut spans = cell(
+        mark(Some(row.worst)),
+        w[0],
+        theme.severity(row.worst),
+        theme.escape(),
+    );
+    spans.push(Span::raw(" "));
+    let head = format!("line {}: {}", row.line, row.kind.as_str());
+    let head_width = crate::tui::sanitize::display_width(&head);
+    spans.extend(cell(&head, head_width, style, theme.escape()));
+    spans.push(Span::raw("  "));
+    let rest = usize::from(total).saturating_sub(w[0] + 3 + head_width);
+    match app.line_texts.get(&row.offset) {
+        Some(text) => spans.extend(cell(&text.text, rest, theme.dim(), theme.escape())),
+        None => spans.extend(cell("…", rest.min(1), theme.dim(), theme.dim())),
+    }
+    spans
 }
 
 /// Mark of a row read before verification ended: neither good nor bad yet.
@@ -136,8 +165,20 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let matcher = SkimMatcherV2::default();
     let mut pos = app.top;
     while lines.len() <= capacity {
-        let Some(index) = app.shown_index(pos) else {
-            break;
+        let index = match app.shown_item(pos) {
+            None => break,
+            Some(Item::Entry(index)) => index,
+            Some(Item::Line(k)) => {
+                if let Some(row) = app.line_rows.get(k) {
+                    let mut line = Line::from(line_row_spans(app, row, theme, &w, area.width));
+                    if pos == app.selected {
+                        line = line.patch_style(theme.selected());
+                    }
+                    lines.push(line);
+                }
+                pos += 1;
+                continue;
+            }
         };
         if app.breaks.contains(&index) {
             let text = match app.links.get(&index) {
