@@ -311,6 +311,55 @@ fn control_characters_cannot_be_typed() {
 }
 
 #[test]
+fn paste_inserts_text_only() {
+    let path = vector("fixed-timestamps");
+    let mut app = app_on(&path, 100, 32);
+    tpm_ready(&mut app, ZERO32, PcrVerdict::Reset);
+    press(&mut app, KeyCode::Char('S'));
+    app.take_tpm_jobs();
+    let reason_focus = app.form.focus;
+
+    app.update(Msg::Paste(
+        "text\tmore\nx\u{1b}]0;owned\u{7}\r\n\u{202e}y\n".to_owned(),
+    ));
+    assert!(app.form_open);
+    assert_eq!(app.form.focus, reason_focus);
+    assert_eq!(app.form.reason, "text more\nx\ny\n");
+    assert!(app.form.preview.is_none());
+
+    press(&mut app, KeyCode::Tab);
+    let event_focus = app.form.focus;
+    app.update(Msg::Paste("EV\t1\nEV\u{1b}[2J2\n".to_owned()));
+    assert!(app.form_open);
+    assert_eq!(app.form.focus, event_focus);
+    assert_eq!(app.form.event_id, "EV 1 EV2 ");
+    assert!(app.form.preview.is_none());
+    assert!(!app.form.sealing);
+    assert!(app
+        .take_tpm_jobs()
+        .iter()
+        .all(|j| !matches!(j, TpmJob::Seal { .. })));
+}
+
+#[test]
+fn paste_outside_form_is_ignored() {
+    let path = vector("fixed-timestamps");
+    let mut app = app_on(&path, 100, 32);
+    let selected = app.selected;
+    app.update(Msg::Paste("qSG\n".to_owned()));
+    assert!(!app.quit);
+    assert!(!app.form_open);
+    assert_eq!(app.selected, selected);
+
+    press(&mut app, KeyCode::Char('/'));
+    app.update(Msg::Paste("deny\tall\n".to_owned()));
+    assert_eq!(
+        app.prompt.as_ref().map(|(_, t)| t.as_str()),
+        Some("deny all ")
+    );
+}
+
+#[test]
 fn verified_append_requests_probe() {
     let path = vector("fixed-timestamps");
     let mut app = app_on(&path, 100, 32);

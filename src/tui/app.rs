@@ -32,6 +32,9 @@ const WHEEL_STEP: usize = 3;
 #[derive(Debug, Clone)]
 pub enum Msg {
     Key(KeyEvent),
+    /// Pasted text. It is only ever inserted as text, so it never submits, moves
+    /// between fields or seals.
+    Paste(String),
     WheelDown,
     WheelUp,
     Resize {
@@ -451,6 +454,7 @@ impl App {
     pub fn update(&mut self, msg: Msg) {
         match msg {
             Msg::Key(key) => self.on_key(key),
+            Msg::Paste(text) => self.on_paste(&text),
             Msg::WheelDown => self.move_by(WHEEL_STEP as isize),
             Msg::WheelUp => self.move_by(-(WHEEL_STEP as isize)),
             Msg::Resize { width, height } => {
@@ -657,6 +661,21 @@ impl App {
         self.finding_entries = entries;
         self.worst = Arc::new(worst);
         self.report = Some(report);
+    }
+
+    /// Inserts pasted text into the open prompt or the seal form's current field;
+    /// elsewhere a paste is ignored.
+    fn on_paste(&mut self, text: &str) {
+        if self.popup.is_some() {
+            return;
+        }
+        if let Some((_, prompt)) = self.prompt.as_mut() {
+            prompt.push_str(&super::form::clean_paste(text, false));
+            return;
+        }
+        if self.form_open {
+            self.form.paste(text);
+        }
     }
 
     fn on_key(&mut self, key: KeyEvent) {

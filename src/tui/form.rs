@@ -279,6 +279,35 @@ impl SealForm {
         text.push(c);
     }
 
+    /// Inserts pasted text into the focused text field, cleaned by [`clean_paste`] and
+    /// cut at the field's maximum length. It never moves the focus, opens the preview
+    /// or seals, whatever keys the text contains.
+    pub fn paste(&mut self, text: &str) {
+        self.notice = None;
+        if self.sealing || self.preview.is_some() {
+            self.notice = Some("paste ignored: the preview is open".to_owned());
+            return;
+        }
+        let field = self.field();
+        let Some((value, max)) = self.text_mut(field) else {
+            self.notice = Some(format!(
+                "paste ignored: {} is a choice, not a text field",
+                field.label()
+            ));
+            return;
+        };
+        let cleaned = clean_paste(text, field == Field::Reason);
+        let room = max.saturating_sub(value.chars().count());
+        let pasted = cleaned.chars().count();
+        value.extend(cleaned.chars().take(room));
+        if pasted > room {
+            self.notice = Some(format!(
+                "{} is limited to {max} characters; the paste was cut",
+                field.label()
+            ));
+        }
+    }
+
     fn type_line_break(&mut self) {
         if self.reason.chars().count() < MAX_REASON {
             self.reason.push('\n');
@@ -412,6 +441,66 @@ impl SealForm {
     }
 }
 
+/// Cleans pasted text for a form field or prompt.
+///
+/// Terminal escape sequences are dropped whole: CSI (`ESC [` or U+009B, up to a final
+/// byte in `@`..=`~`), OSC, DCS, SOS, PM and APC strings (`ESC ]`, `ESC P`, `ESC X`,
+/// `ESC ^`, `ESC _` or their C1 forms, up to BEL or `ESC \`), and other two-character
+/// `ESC x` sequences. Tabs and line breaks become spaces, except that with
+/// `keep_line_breaks` a CR LF, CR or LF becomes one `\n`. Every other character for
+/// which [`is_invisible`] is true is dropped.
+pub fn clean_paste(text: &str, keep_line_breaks: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => match chars.next() {
+                Some('[') => skip_csi(&mut chars),
+                Some(']' | 'P' | 'X' | '^' | '_') => skip_string(&mut chars),
+                // A two-character sequence, or a lone ESC at the end.
+                _ => {}
+            },
+            '\u{9b}' => skip_csi(&mut chars),
+            '\u{9d}' | '\u{90}' | '\u{98}' | '\u{9e}' | '\u{9f}' => skip_string(&mut chars),
+            '\r' | '\n' if keep_line_breaks => {
+                if c == '\r' && chars.peek() == Some(&'\n') {
+                    chars.next();
+                }
+                out.push('\n');
+            }
+            '\t' | '\r' | '\n' | '\u{2028}' | '\u{2029}' => out.push(' '),
+            c if is_invisible(c) => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Skips the rest of a CSI sequence: parameter and intermediate bytes, then the final byte.
+fn skip_csi(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+    for c in chars.by_ref() {
+        if ('\u{40}'..='\u{7e}').contains(&c) {
+            return;
+        }
+    }
+}
+
+/// Skips the rest of an OSC, DCS, SOS, PM or APC string, up to BEL, `ESC \` or ST (U+009C).
+fn skip_string(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{7}' | '\u{9c}' => return,
+            '\u{1b}' => {
+                if chars.peek() == Some(&'\\') {
+                    chars.next();
+                }
+                return;
+            }
+            _ => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -427,6 +516,24 @@ mod tests {
             form.on_key(key(KeyCode::Char(c)));
         }
         assert_eq!(form.reason, "ab");
+    }
+
+    #[test]
+    fn paste_cleaning_cases() {
+        let cases = [
+            ("a\tb\nc", false, "a b c"),
+            ("a\tb\r\nc\rd", true, "a b\nc\nd"),
+            ("x\u{1b}]0;title\u{7}y", false, "xy"),
+            ("x\u{1b}]8;;http://e\u{1b}\\y", false, "xy"),
+            ("x\u{1b}[31;1my\u{1b}[0m", false, "xy"),
+            ("x\u{9b}2Jy", false, "xy"),
+            ("a\u{202e}b\u{200b}c\u{0}", true, "abc"),
+            ("x\u{1b}cy", false, "xy"),
+            ("unterminated\u{1b}]0;never", false, "unterminated"),
+        ];
+        for (input, keep, expected) in cases {
+            assert_eq!(clean_paste(input, keep), expected, "input {input:?}");
+        }
     }
 
     #[test]

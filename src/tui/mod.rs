@@ -70,6 +70,7 @@ fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
 /// Opens the view on the chain at `path`; returns the exit code. `tcti` is the
 /// `--tcti` value, if any.
 pub fn run(path: &Path, keys: &KeyArgs, tcti: Option<&str>) -> u8 {
+    crate::verify_file::limit_malloc_arenas();
     run_with(path, keys, tpm_panel::TpmSettings::new(tcti, keys))
 }
 
@@ -167,6 +168,7 @@ async fn event_loop(
                     _ => continue,
                 },
                 Some(Event::Resize(width, height)) => Msg::Resize { width, height },
+                Some(Event::Paste(text)) => Msg::Paste(text),
                 Some(Event::Tick) => Msg::Tick,
                 Some(Event::Error(e)) => {
                     tracing::error!(error = %e, "terminal input failed");

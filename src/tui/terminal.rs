@@ -4,8 +4,8 @@ use std::io::{self, Stdout};
 use std::time::Duration;
 
 use crossterm::event::{
-    DisableMouseCapture, EnableMouseCapture, Event as TermEvent, EventStream, KeyEvent,
-    KeyEventKind, MouseEvent,
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+    Event as TermEvent, EventStream, KeyEvent, KeyEventKind, MouseEvent,
 };
 use crossterm::execute;
 use crossterm::terminal::{
@@ -23,6 +23,8 @@ pub enum Event {
     Key(KeyEvent),
     Mouse(MouseEvent),
     Resize(u16, u16),
+    /// Text pasted while bracketed paste is on, delivered whole instead of as keys.
+    Paste(String),
     Tick,
     /// Reading terminal input failed; the view should quit.
     Error(String),
@@ -30,12 +32,14 @@ pub enum Event {
 
 pub type Backend = CrosstermBackend<Stdout>;
 
-/// Puts the terminal back: main screen, cooked mode, cursor shown, mouse released.
+/// Puts the terminal back: main screen, cooked mode, cursor shown, mouse and
+/// bracketed paste off. The panic hook and `Drop for Tui` both call it.
 pub fn restore() -> io::Result<()> {
     let mut result = disable_raw_mode();
     let mut out = io::stdout();
     if let Err(e) = execute!(
         out,
+        DisableBracketedPaste,
         DisableMouseCapture,
         LeaveAlternateScreen,
         crossterm::cursor::Show
@@ -69,7 +73,12 @@ impl Tui {
         install_panic_hook();
         enable_raw_mode()?;
         let mut out = io::stdout();
-        if let Err(e) = execute!(out, EnterAlternateScreen, EnableMouseCapture) {
+        if let Err(e) = execute!(
+            out,
+            EnterAlternateScreen,
+            EnableMouseCapture,
+            EnableBracketedPaste
+        ) {
             let _ = restore();
             return Err(e);
         }
@@ -115,6 +124,7 @@ async fn read_events(tx: mpsc::UnboundedSender<Event>, tick: Duration) {
                 Some(Ok(TermEvent::Key(key))) if key.kind != KeyEventKind::Release => Event::Key(key),
                 Some(Ok(TermEvent::Mouse(mouse))) => Event::Mouse(mouse),
                 Some(Ok(TermEvent::Resize(w, h))) => Event::Resize(w, h),
+                Some(Ok(TermEvent::Paste(text))) => Event::Paste(text),
                 Some(Ok(_)) => continue,
                 Some(Err(e)) => Event::Error(format!("reading terminal input failed: {e}")),
                 None => Event::Error("terminal input closed".to_owned()),
