@@ -266,6 +266,7 @@ fn seal_failure_keeps_form_and_shows_popup() {
         advice: "another sealdesk process is sealing; wait until it finishes and seal again"
             .to_owned(),
         stale_preview: false,
+        current_head: None,
     })));
     assert!(app.form_open);
     assert_eq!(app.form.reason, "keep me");
@@ -599,6 +600,43 @@ fn software_seal_matches_preview() {
     // A second seal from the same preview links to a head that moved: rejected.
     let stale = seal_entry(&path, &settings(), &preview, &options).expect_err("stale");
     assert!(stale.stale_preview);
+}
+
+/// After a seal finds the chain changed, the new preview links to the file's current
+/// head even while the view's report still shows the old one.
+#[test]
+fn stale_preview_rebuilt_on_file_head() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("decisions_sealed.jsonl");
+    std::fs::copy(vector("fixed-timestamps"), &path).expect("copy fixture");
+    let mut app = app_on(&path, 100, 32);
+    tpm_unreachable(&mut app);
+    press(&mut app, KeyCode::Char('S'));
+    type_text(&mut app, "retry after append");
+    app.form.mode = SealModeChoice::Software;
+    press(&mut app, KeyCode::Tab);
+    press(&mut app, KeyCode::Enter);
+    let old = app.form.preview.clone().expect("first preview");
+
+    sealdesk::demo::append_entry(&path, 1).expect("append an entry");
+    let engine = verify_file(&path, VerifyKeys::default(), &mut |_| {}).expect("verifies");
+    let new_head = engine.report("chain").head.expect("a head").hash;
+    assert_ne!(old.previous_hash(), Some(new_head.as_str()));
+
+    let options = sealdesk::seal::SealOptions::default();
+    let failure = seal_entry(&path, &settings(), &old, &options).expect_err("stale");
+    assert!(failure.stale_preview);
+    app.update(Msg::SealDone(Err(failure)));
+    assert_eq!(
+        app.popup.as_ref().map(|p| p.title.as_str()),
+        Some("chain changed")
+    );
+    let refreshed = app.form.preview.clone().expect("refreshed preview");
+    assert_eq!(refreshed.previous_hash(), Some(new_head.as_str()));
+
+    // The retry with the refreshed preview seals onto the new head.
+    let info = seal_entry(&path, &settings(), &refreshed, &options).expect("retry seals");
+    assert_eq!(info.index, 17);
 }
 
 /// Copies the fixture chain into a temporary directory and previews an entry on it.

@@ -258,6 +258,10 @@ pub struct SealFailure {
     pub advice: String,
     /// The chain's head moved since the preview, so a new preview is due.
     pub stale_preview: bool,
+    /// With `stale_preview`: the hash of the file's head as the seal read it under
+    /// the chain's lock, `None` for an empty chain. The new preview links to it,
+    /// because the view's own report may not have caught up with the file yet.
+    pub current_head: Option<String>,
 }
 
 /// State of the quote pane.

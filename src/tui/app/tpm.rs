@@ -109,7 +109,7 @@ impl App {
             }
             Err(failure) => {
                 if failure.stale_preview {
-                    self.preview_form();
+                    self.rebuild_preview(failure.current_head.as_deref());
                 } else {
                     self.form.preview = None;
                 }
@@ -168,12 +168,32 @@ impl App {
                 return;
             }
         };
-        match self.form.build_preview(
-            previous.as_deref(),
-            crate::chain::gotime::GoTime::now_local(),
-        ) {
+        self.build_preview_on(previous.as_deref());
+    }
+
+    /// Builds a new preview linked to `head_hash`, the file's head as a seal that found
+    /// the old preview stale read it. The view's report is not used here, because the
+    /// worker may not have verified the appended entries yet, and a preview linked to
+    /// its older head would be stale again.
+    pub(super) fn rebuild_preview(&mut self, head_hash: Option<&str>) {
+        let context = self.form_context();
+        if !self.form.validate(&context) {
+            self.form.preview = None;
+            return;
+        }
+        self.build_preview_on(head_hash);
+    }
+
+    fn build_preview_on(&mut self, previous: Option<&str>) {
+        match self
+            .form
+            .build_preview(previous, crate::chain::gotime::GoTime::now_local())
+        {
             Ok(preview) => self.form.preview = Some(preview),
-            Err(e) => self.form.notice = Some(e),
+            Err(e) => {
+                self.form.preview = None;
+                self.form.notice = Some(e);
+            }
         }
     }
 

@@ -242,6 +242,7 @@ fn failure(title: &str, message: String, advice: &str) -> SealFailure {
         message,
         advice: advice.to_owned(),
         stale_preview: false,
+        current_head: None,
     }
 }
 
@@ -295,6 +296,7 @@ pub fn seal_entry(
             message: "an entry was appended after the preview, so the entry would link to another head than the one shown".to_owned(),
             advice: "nothing was sealed; review the new preview and seal again".to_owned(),
             stale_preview: true,
+            current_head: head_hash,
         });
     }
 
