@@ -17,7 +17,7 @@ use super::keys::load_keys;
 const LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub fn run(args: &VerifyArgs, key_args: &KeyArgs) -> u8 {
-    limit_malloc_arenas();
+    crate::verify_file::limit_malloc_arenas();
     let fail = |message: &str| fail(args.format, &args.path, message);
     let path = match resolve_chain_path(&args.path) {
         Ok(p) => p,
@@ -187,16 +187,4 @@ fn add_findings(report: &mut Report, findings: Vec<Finding>) {
         .findings
         .iter()
         .any(|f| f.severity == Severity::Error);
-}
-
-/// Line facts are allocated on the analysis threads and freed on the
-/// engine's thread; glibc's per-thread arenas then keep freed memory apart
-/// and peak RSS grows. Two arenas keep a million-entry verification small.
-fn limit_malloc_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets an allocator tuning value; it is called
-    // before this command starts any thread.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-    }
 }

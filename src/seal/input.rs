@@ -4,9 +4,9 @@
 //! `action` may be any non-empty text, because operators add their own actions, but an
 //! action other than the reference's (ingest, correlate, respond, playbook) draws a
 //! warning, since a typo would otherwise be sealed for good. `reason` must contain more
-//! than whitespace and may contain line breaks and tabs but no other control characters.
-//! The other fields must not contain control, bidirectional-formatting or zero-width
-//! characters, which would hide or reorder text where the entry is displayed.
+//! than whitespace and may contain line breaks and tabs. No field may contain other
+//! control, bidirectional-formatting or zero-width characters, which would hide or
+//! reorder text where the entry is displayed.
 
 use crate::chain::line::is_invisible;
 
@@ -44,9 +44,12 @@ impl NewEntry {
                     .to_owned(),
             ));
         }
-        check_characters("--reason", &self.reason, "a control character", |c| {
-            c.is_control() && !matches!(c, '\n' | '\r' | '\t')
-        })?;
+        check_characters(
+            "--reason",
+            &self.reason,
+            "a control, bidirectional-formatting or zero-width character",
+            |c| is_invisible(c) && !matches!(c, '\n' | '\r' | '\t'),
+        )?;
         let id = self.id.as_deref().unwrap_or_default();
         for (option, value) in [
             ("--id", id),
@@ -141,6 +144,19 @@ mod tests {
             ..entry()
         };
         assert!(error_text(&e).contains("--action"));
+    }
+
+    #[test]
+    fn reason_rejects_bidi_and_zero_width() {
+        for hidden in [
+            '\u{202e}', '\u{200b}', '\u{2066}', '\u{2028}', '\u{feff}', '\u{61c}',
+        ] {
+            let e = NewEntry {
+                reason: format!("x{hidden}y"),
+                ..entry()
+            };
+            assert!(error_text(&e).contains("--reason"), "{hidden:?}");
+        }
     }
 
     #[test]
