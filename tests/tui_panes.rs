@@ -17,10 +17,10 @@ use sealdesk::cli::KeyArgs;
 use sealdesk::commands::quote::QuoteRecord;
 use sealdesk::tpm::TctiSelection;
 use sealdesk::tui::app::{App, Job, Msg, Overlay};
-use sealdesk::tui::form::{FormOutcome, SealModeChoice};
+use sealdesk::tui::form::{Field, FormOutcome, SealModeChoice};
 use sealdesk::tui::tpm_panel::{
-    seal_entry, Export, HeadFacts, HistoryLine, PcrVerdict, QuoteFiles, QuoteView, SealFailure,
-    SecretSource, TpmFacts, TpmJob, TpmSettings, TpmStatus,
+    seal_entry, Export, HeadFacts, HistoryLine, PcrVerdict, Probe, QuoteFiles, QuoteView,
+    SealFailure, SecretSource, TpmFacts, TpmJob, TpmSettings, TpmStatus,
 };
 use sealdesk::tui::worker::Update;
 use sealdesk::tui::{rows, view};
@@ -358,6 +358,60 @@ fn paste_outside_form_is_ignored() {
         app.prompt.as_ref().map(|(_, t)| t.as_str()),
         Some("deny all ")
     );
+}
+
+/// A probe result that found no TPM.
+fn probe_unreachable() -> Msg {
+    Msg::TpmProbed(Box::new(Probe {
+        status: TpmStatus::Unreachable("connection refused".to_owned()),
+        head: None,
+        history: Vec::new(),
+        at: "12:00:01".to_owned(),
+        chain_error: None,
+    }))
+}
+
+#[test]
+fn form_rechecks_unreachable_tpm() {
+    let path = vector("fixed-timestamps");
+    let mut app = app_on(&path, 100, 32);
+    tpm_unreachable(&mut app);
+    app.take_tpm_jobs();
+
+    press(&mut app, KeyCode::Char('S'));
+    assert!(app.form_open);
+    let jobs = app.take_tpm_jobs();
+    assert!(
+        jobs.iter().any(|j| matches!(j, TpmJob::Probe)),
+        "opening the form probes the TPM: {jobs:?}"
+    );
+
+    app.update(probe_unreachable());
+    type_text(&mut app, "why");
+    press(&mut app, KeyCode::Tab);
+    press(&mut app, KeyCode::Enter);
+    assert!(app.form.preview.is_none());
+    assert!(app.form.error(Field::Mode).is_some());
+    let jobs = app.take_tpm_jobs();
+    assert!(
+        jobs.iter().any(|j| matches!(j, TpmJob::Probe)),
+        "Enter after a failed probe probes again: {jobs:?}"
+    );
+
+    // The TPM is back: the message beside the mode goes away.
+    let head = head_pcr(&app);
+    tpm_ready(&mut app, head, PcrVerdict::Anchored { head: Some(15) });
+    let ready = app.tpm.status.clone();
+    app.update(Msg::TpmProbed(Box::new(Probe {
+        status: ready,
+        head: app.tpm.head.clone(),
+        history: Vec::new(),
+        at: "12:00:02".to_owned(),
+        chain_error: None,
+    })));
+    assert!(app.form.error(Field::Mode).is_none());
+    press(&mut app, KeyCode::Enter);
+    assert!(app.form.preview.is_some());
 }
 
 #[test]

@@ -847,6 +847,8 @@ impl App {
             Action::SealForm => {
                 self.form_open = true;
                 self.form.errors.clear();
+                // The TPM may have come up or gone away since the last probe.
+                self.request_probe();
             }
             Action::PcrPane => {
                 self.overlay = Overlay::Pcr;

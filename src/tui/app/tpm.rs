@@ -4,7 +4,7 @@
 use crossterm::event::{KeyCode, KeyEvent};
 
 use crate::chain::finding::Severity;
-use crate::tui::form::{FormContext, FormOutcome, SealModeChoice};
+use crate::tui::form::{Field, FormContext, FormOutcome, SealModeChoice};
 use crate::tui::tpm_panel::{
     default_export_dir, Probe, SealFailure, SealedInfo, TpmJob, TpmSettings, TpmStatus, TpmView,
 };
@@ -76,6 +76,11 @@ impl App {
     pub(super) fn on_probe(&mut self, probe: Probe) {
         self.tpm.probe_running = false;
         self.tpm.apply(probe);
+        // Update the message beside the mode once the TPM answers (or still does not).
+        if self.form_open && self.form.error(Field::Mode).is_some() {
+            let context = self.form_context();
+            self.form.validate(&context);
+        }
         if self.tpm.probe_pending {
             self.tpm.probe_pending = false;
             self.request_probe();
@@ -150,6 +155,12 @@ impl App {
         let context = self.form_context();
         if !self.form.validate(&context) {
             self.form.preview = None;
+            if self.form.error(Field::Mode).is_some() {
+                // The TPM was unreachable at the last probe: check again, so that
+                // the next Enter sees whether it is back.
+                self.request_probe();
+                self.form.notice = Some("checking the TPM again".to_owned());
+            }
             return;
         }
         if !matches!(self.verification, Verification::Done) {
