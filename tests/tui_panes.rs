@@ -554,15 +554,76 @@ fn quote_app(anchored: bool, verdict: &str) -> App {
         vec![
             HistoryLine {
                 record: record("2026-01-02T03:00:00Z", &"aa".repeat(32)),
+                verdict: PcrVerdict::Anchored { head: Some(15) },
                 rollback: Vec::new(),
             },
             HistoryLine {
                 record: record("2026-01-02T03:04:05Z", &"bb".repeat(32)),
+                verdict: PcrVerdict::Unrelated,
                 rollback: vec!["the quote of 2026-01-02T03:00:00Z (same resetCount 0 and restartCount 0) saw PCR 23 = aaaa…, which is not the pcr_value of any entry up to entry 15".to_owned()],
             },
         ],
     )))));
     app
+}
+
+/// The quote pane with one history line of `verdict` and no rollback finding.
+fn history_screen(verdict: PcrVerdict) -> String {
+    let path = vector("fixed-timestamps");
+    let mut app = app_on(&path, 110, 34);
+    press(&mut app, KeyCode::Char('Q'));
+    app.tpm.history = vec![HistoryLine {
+        record: record("2026-01-02T03:00:00Z", &"aa".repeat(32)),
+        verdict,
+        rollback: Vec::new(),
+    }];
+    screen(&app)
+}
+
+/// Returns the part inside the pane's borders of the screen line that shows the
+/// quote of `time`; the table behind the pane has marks of its own.
+fn line_with<'a>(text: &'a str, time: &str) -> &'a str {
+    let line = text
+        .lines()
+        .find(|l| l.contains(time))
+        .unwrap_or_else(|| panic!("no line with {time} in\n{text}"));
+    line.split('│').nth(1).unwrap_or(line)
+}
+
+#[test]
+fn quote_history_marks_follow_verdict() {
+    let cases = [
+        (PcrVerdict::Anchored { head: Some(15) }, "✓ anchored"),
+        (
+            PcrVerdict::Behind {
+                index: 12,
+                head: 15,
+                only_software_after: false,
+                interrupted: false,
+            },
+            "· equal to entry 12",
+        ),
+        (PcrVerdict::Unrelated, "✗ matches no entry"),
+        (PcrVerdict::Reset, "✗ all zeros"),
+    ];
+    for (verdict, expected) in cases {
+        let text = history_screen(verdict.clone());
+        let line = line_with(&text, "2026-01-02T03:00:00Z");
+        assert!(line.contains(expected), "{verdict:?}: {line}");
+        if !matches!(verdict, PcrVerdict::Anchored { .. }) {
+            assert!(!line.contains('✓'), "{verdict:?}: {line}");
+        }
+    }
+}
+
+#[test]
+fn quote_history_counts_singular() {
+    let text = history_screen(PcrVerdict::Unrelated);
+    assert!(
+        text.contains("(sealdesk-quotes.jsonl, 1 quote, newest"),
+        "{text}"
+    );
+    assert!(!text.contains("1 quotes"), "{text}");
 }
 
 #[test]

@@ -192,6 +192,8 @@ pub struct HeadFacts {
 #[derive(Debug, Clone)]
 pub struct HistoryLine {
     pub record: QuoteRecord,
+    /// The quoted PCR compared with the chain as it is now, not as it was when quoted.
+    pub verdict: PcrVerdict,
     pub rollback: Vec<String>,
 }
 

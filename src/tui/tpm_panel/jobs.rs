@@ -94,6 +94,7 @@ fn history(chain_file: &Path, chain: &ChainSnapshot) -> Result<Vec<HistoryLine>,
             .collect();
         lines.push(HistoryLine {
             record: record.clone(),
+            verdict: verdict_for(&pcr, chain),
             rollback,
         });
     }

@@ -7,7 +7,7 @@ use ratatui::Frame;
 
 use crate::tui::app::App;
 use crate::tui::sanitize::plain;
-use crate::tui::tpm_panel::{TpmStatus, QUOTE_LIMIT};
+use crate::tui::tpm_panel::{HistoryLine, PcrVerdict, TpmStatus, QUOTE_LIMIT};
 
 use super::mark;
 use super::seal_form::{wrap_words, SPINNER};
@@ -26,14 +26,38 @@ fn rows_of(line: &Line, width: usize) -> usize {
     wrap_words(&text, width).len()
 }
 
+/// Returns `n` and `noun`, with an `s` unless `n` is 1.
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// Returns the mark and style of a history line. Only a quote of the current head
+/// without rollback findings gets ✓. A quote equal to an earlier entry is what an
+/// older quote shows once the chain has grown, so it gets the neutral ·; a quote
+/// equal to no entry, an all-zero PCR or a rollback gets ✗.
+fn history_mark(line: &HistoryLine, theme: &Theme) -> (&'static str, ratatui::style::Style) {
+    if !line.rollback.is_empty() {
+        return ("✗", theme.bad());
+    }
+    match line.verdict {
+        PcrVerdict::Anchored { .. } => ("✓", theme.text()),
+        PcrVerdict::Behind { .. } => ("·", theme.dim()),
+        PcrVerdict::Reset | PcrVerdict::Unrelated => ("✗", theme.bad()),
+    }
+}
+
 /// Lines of the history, newest first, that fit in `room` rows of `width` columns.
 /// When older quotes do not fit, the last line says how many are left out.
 fn history_lines(app: &App, theme: &Theme, room: usize, width: usize) -> Vec<Line<'static>> {
     let history = &app.tpm.history;
     let mut lines = vec![Line::from(Span::styled(
         format!(
-            "history (sealdesk-quotes.jsonl, {} quotes, newest first)",
-            history.len()
+            "history (sealdesk-quotes.jsonl, {}, newest first)",
+            count(history.len(), "quote")
         ),
         theme.header(),
     ))];
@@ -41,19 +65,11 @@ fn history_lines(app: &App, theme: &Theme, room: usize, width: usize) -> Vec<Lin
     for (shown, line) in history.iter().rev().enumerate() {
         let r = &line.record;
         let pcr_short: String = r.pcr_value.chars().take(16).collect();
-        let mark_text = if line.rollback.is_empty() {
-            "✓"
-        } else {
-            "✗"
-        };
-        let style = if line.rollback.is_empty() {
-            theme.text()
-        } else {
-            theme.bad()
-        };
+        let (mark_text, style) = history_mark(line, theme);
         let mut quote = vec![Line::from(Span::styled(
             format!(
-                "{mark_text} {} PCR {}={pcr_short}… AK {}… resetCount {} restartCount {}",
+                "{mark_text} {}: {} PCR {}={pcr_short}… AK {}… resetCount {} restartCount {}",
+                line.verdict.short(),
                 plain(&r.time),
                 r.pcr,
                 plain(&r.ak_fingerprint)
@@ -77,7 +93,10 @@ fn history_lines(app: &App, theme: &Theme, room: usize, width: usize) -> Vec<Lin
         let hint_row = usize::from(left > 1);
         if used + rows + hint_row > room {
             lines.push(Line::from(Span::styled(
-                format!("… {left} more quotes not shown; make the terminal taller"),
+                format!(
+                    "… {} not shown; make the terminal taller",
+                    count(left, "more quote")
+                ),
                 theme.busy(),
             )));
             break;
