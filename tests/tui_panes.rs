@@ -928,8 +928,50 @@ fn quote_anchored_80x24() {
     });
     let text = screen(&app);
     assert!(text.contains("(entry 15)"), "the verdict is whole:\n{text}");
-    assert!(text.contains("2 more quotes not shown"), "{text}");
+    assert!(text.contains("j/k PgUp/PgDn scroll"), "{text}");
     insta::assert_snapshot!(draw(&app).backend());
+}
+
+#[test]
+fn quote_pane_scrolls_80x24() {
+    let mut app = quote_app(
+        true,
+        "anchored: PCR 23 equals the pcr_value of the head (entry 15)",
+    );
+    let dir = PathBuf::from("/chains/quote-20260102T030405Z");
+    app.update(Msg::Exported(Ok(Export {
+        command: sealdesk::tui::tpm_panel::checkquote_command(&dir, 23),
+        dir,
+    })));
+    app.update(Msg::Resize {
+        width: 80,
+        height: 24,
+    });
+    let top = screen(&app);
+    assert!(top.contains("limit:"), "{top}");
+    assert!(!top.contains("2026-01-02T03:00:00Z"), "{top}");
+
+    press(&mut app, KeyCode::End);
+    let bottom = screen(&app);
+    assert!(
+        bottom.contains("2026-01-02T03:00:00Z"),
+        "oldest quote:\n{bottom}"
+    );
+    assert!(bottom.contains("restartCount 0"), "{bottom}");
+    assert!(!bottom.contains("limit:"), "{bottom}");
+
+    // j and k move one row, never past either end; PgUp returns to the top.
+    let max = app.tpm.quote.max_scroll.get();
+    assert!(max > 0);
+    press(&mut app, KeyCode::Char('j'));
+    assert_eq!(app.tpm.quote.scroll, max);
+    press(&mut app, KeyCode::Char('k'));
+    assert_eq!(app.tpm.quote.scroll, max - 1);
+    press(&mut app, KeyCode::PageUp);
+    press(&mut app, KeyCode::PageUp);
+    assert_eq!(app.tpm.quote.scroll, 0);
+    assert_eq!(screen(&app), top);
+    assert_eq!(app.overlay, Overlay::Quote);
 }
 
 #[test]

@@ -269,6 +269,11 @@ pub struct SealFailure {
 /// State of the quote pane.
 #[derive(Debug, Clone, Default)]
 pub struct QuotePane {
+    /// Rows scrolled off the top of the pane.
+    pub scroll: u16,
+    /// The largest useful `scroll`, set by the last draw, which alone knows the
+    /// pane's size and how its text wraps.
+    pub max_scroll: std::cell::Cell<u16>,
     pub running: bool,
     pub last: Option<QuoteView>,
     pub error: Option<String>,

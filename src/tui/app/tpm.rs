@@ -230,6 +230,19 @@ impl App {
         }
     }
 
+    /// Rows that PgUp and PgDn scroll the quote pane: its inner height less one row
+    /// of overlap.
+    fn quote_page(&self) -> i32 {
+        i32::from(self.height.saturating_sub(7)).max(1)
+    }
+
+    fn scroll_quote(&mut self, delta: i32) {
+        let max = i32::from(self.tpm.quote.max_scroll.get());
+        let scroll = (i32::from(self.tpm.quote.scroll) + delta).clamp(0, max);
+        // The clamp keeps the value within 0..=u16::MAX.
+        self.tpm.quote.scroll = u16::try_from(scroll).unwrap_or(0);
+    }
+
     pub(super) fn on_pane_key(&mut self, key: KeyEvent, pane: Overlay) {
         match (pane, key.code) {
             (_, KeyCode::Esc | KeyCode::Char('q')) => self.overlay = Overlay::None,
@@ -240,6 +253,14 @@ impl App {
             (Overlay::Quote, KeyCode::Char('t') | KeyCode::Enter) if !self.tpm.quote.running => {
                 self.tpm.quote.running = true;
                 self.tpm_jobs.push(TpmJob::Quote);
+            }
+            (Overlay::Quote, KeyCode::Char('j') | KeyCode::Down) => self.scroll_quote(1),
+            (Overlay::Quote, KeyCode::Char('k') | KeyCode::Up) => self.scroll_quote(-1),
+            (Overlay::Quote, KeyCode::PageDown) => self.scroll_quote(self.quote_page()),
+            (Overlay::Quote, KeyCode::PageUp) => self.scroll_quote(-self.quote_page()),
+            (Overlay::Quote, KeyCode::Char('g') | KeyCode::Home) => self.tpm.quote.scroll = 0,
+            (Overlay::Quote, KeyCode::Char('G') | KeyCode::End) => {
+                self.tpm.quote.scroll = self.tpm.quote.max_scroll.get()
             }
             (Overlay::Quote, KeyCode::Char('e')) => {
                 if self.tpm.quote.last.is_some() {

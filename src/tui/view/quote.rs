@@ -1,8 +1,9 @@
 //! The quote pane: the last quote, its checks and verdict, the export, and the history.
 
 use ratatui::layout::Rect;
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use ratatui::Frame;
 
 use crate::tui::app::App;
@@ -20,10 +21,61 @@ fn row(label: &str, value: String, theme: &Theme, style: ratatui::style::Style) 
     ])
 }
 
-/// Rows that `line` takes when word-wrapped to `width` columns.
-fn rows_of(line: &Line, width: usize) -> usize {
-    let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
-    wrap_words(&text, width).len()
+/// Word-wraps `line` to `width` columns as [`wrap_words`] does, keeping the style of
+/// each character, so that the pane can count its rows before it scrolls.
+fn wrap_styled(line: &Line, width: usize) -> Vec<Line<'static>> {
+    let styled: Vec<(char, Style)> = line
+        .spans
+        .iter()
+        .flat_map(|span| {
+            let style = line.style.patch(span.style);
+            span.content.chars().map(move |c| (c, style))
+        })
+        .collect();
+
+    // wrap_words drops leading spaces, so an indented line keeps its indent on
+    // every row it wraps to.
+    let indent = styled.iter().take_while(|(c, _)| *c == ' ').count();
+    let indent = if indent < width / 2 { indent } else { 0 };
+    let (head, styled) = styled.split_at(indent);
+    let text: String = styled.iter().map(|(c, _)| *c).collect();
+    let rows = wrap_words(&text, width - indent);
+
+    let kept: usize = rows.iter().map(|r| r.chars().count()).sum();
+    // wrap_words drops spaces at row breaks only, so these are skipped at row starts.
+    let mut dropped = styled.len().saturating_sub(kept);
+    let mut pos = 0;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let first = row.chars().next();
+        while dropped > 0 && styled.get(pos).map(|(c, _)| *c) == Some(' ') && first != Some(' ') {
+            pos += 1;
+            dropped -= 1;
+        }
+        let mut spans: Vec<Span<'static>> = Vec::new();
+        if let Some((_, style)) = head.first() {
+            spans.push(Span::styled(" ".repeat(indent), *style));
+        }
+        let mut run = String::new();
+        let mut run_style = None;
+        for c in row.chars() {
+            let style = styled.get(pos).map_or(Style::default(), |(_, s)| *s);
+            pos += 1;
+            if run_style.is_some_and(|s| s != style) {
+                spans.push(Span::styled(
+                    std::mem::take(&mut run),
+                    run_style.unwrap_or(style),
+                ));
+            }
+            run_style = Some(style);
+            run.push(c);
+        }
+        if let Some(style) = run_style {
+            spans.push(Span::styled(run, style));
+        }
+        out.push(Line::from(spans));
+    }
+    out
 }
 
 /// Returns `n` and `noun`, with an `s` unless `n` is 1.
@@ -37,7 +89,7 @@ fn count(n: usize, noun: &str) -> String {
 
 /// Returns the mark and style of a history line. Only a quote of the current head
 /// without rollback findings gets ✓. A quote equal to an earlier entry is what an
-/// older quote shows once the chain has grown, so it gets the neutral ·; a quote
+/// older quote shows once the chain has grown, so it gets the neutral ·. A quote
 /// equal to no entry, an all-zero PCR or a rollback gets ✗.
 fn history_mark(line: &HistoryLine, theme: &Theme) -> (&'static str, ratatui::style::Style) {
     if !line.rollback.is_empty() {
@@ -50,9 +102,10 @@ fn history_mark(line: &HistoryLine, theme: &Theme) -> (&'static str, ratatui::st
     }
 }
 
-/// Lines of the history, newest first, that fit in `room` rows of `width` columns.
-/// When older quotes do not fit, the last line says how many are left out.
-fn history_lines(app: &App, theme: &Theme, room: usize, width: usize) -> Vec<Line<'static>> {
+/// Lines of the history, newest first.
+// NOTE: every quote of the log is formatted and wrapped on each frame, so the
+// drawing time grows with the length of the log.
+fn history_lines(app: &App, theme: &Theme) -> Vec<Line<'static>> {
     let history = &app.tpm.history;
     let mut lines = vec![Line::from(Span::styled(
         format!(
@@ -61,12 +114,11 @@ fn history_lines(app: &App, theme: &Theme, room: usize, width: usize) -> Vec<Lin
         ),
         theme.header(),
     ))];
-    let mut used = 1;
-    for (shown, line) in history.iter().rev().enumerate() {
+    for line in history.iter().rev() {
         let r = &line.record;
         let pcr_short: String = r.pcr_value.chars().take(16).collect();
         let (mark_text, style) = history_mark(line, theme);
-        let mut quote = vec![Line::from(Span::styled(
+        lines.push(Line::from(Span::styled(
             format!(
                 "{mark_text} {}: {} PCR {}={pcr_short}… AK {}… resetCount {} restartCount {}",
                 line.verdict.short(),
@@ -80,29 +132,13 @@ fn history_lines(app: &App, theme: &Theme, room: usize, width: usize) -> Vec<Lin
                 r.restart_count,
             ),
             style,
-        ))];
+        )));
         for finding in &line.rollback {
-            quote.push(Line::from(Span::styled(
+            lines.push(Line::from(Span::styled(
                 format!("    quote_rollback: {}", plain(finding)),
                 theme.bad(),
             )));
         }
-        let rows: usize = quote.iter().map(|l| rows_of(l, width)).sum();
-        let left = history.len() - shown;
-        // The last quote needs no row for the hint after it.
-        let hint_row = usize::from(left > 1);
-        if used + rows + hint_row > room {
-            lines.push(Line::from(Span::styled(
-                format!(
-                    "… {} not shown; make the terminal taller",
-                    count(left, "more quote")
-                ),
-                theme.busy(),
-            )));
-            break;
-        }
-        used += rows;
-        lines.extend(quote);
     }
     if history.is_empty() {
         lines.push(Line::from(Span::styled(
@@ -190,18 +226,29 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         None => {}
     }
     lines.push(Line::from(""));
+    lines.extend(history_lines(app, theme));
+
     let width = usize::from(area.width.saturating_sub(2));
-    let used: usize = lines.iter().map(|l| rows_of(l, width)).sum();
-    let room = usize::from(area.height.saturating_sub(2)).saturating_sub(used);
-    lines.extend(history_lines(app, theme, room.max(2), width));
-    let block = Block::default()
+    let rows: Vec<Line<'static>> = lines.iter().flat_map(|l| wrap_styled(l, width)).collect();
+    let visible = usize::from(area.height.saturating_sub(2));
+    let max_scroll = rows.len().saturating_sub(visible);
+    pane.max_scroll
+        .set(u16::try_from(max_scroll).unwrap_or(u16::MAX));
+    let top = usize::from(pane.scroll).min(max_scroll);
+    let mut block = Block::default()
         .borders(Borders::ALL)
         .title("quote · t takes a quote · e exports for tpm2_checkquote · Esc closes");
+    if max_scroll > 0 {
+        let last = (top + visible).min(rows.len());
+        block = block.title_bottom(format!(
+            "j/k PgUp/PgDn scroll · rows {}-{last} of {}",
+            top + 1,
+            rows.len()
+        ));
+    }
     frame.render_widget(Clear, area);
     frame.render_widget(
-        Paragraph::new(lines)
-            .block(block)
-            .wrap(Wrap { trim: false }),
+        Paragraph::new(rows.into_iter().skip(top).take(visible).collect::<Vec<_>>()).block(block),
         area,
     );
 }
