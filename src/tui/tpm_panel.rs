@@ -145,7 +145,7 @@ impl PcrVerdict {
                     "entries after it were never extended into the TPM"
                 };
                 format!(
-                    "behind: PCR {pcr} equals the pcr_value of entry {index}, not of the head (entry {head}); entries {}..={head}: {why}",
+                    "behind: PCR {pcr} equals the pcr_value of entry {index}, not of the head (entry {head}); entries {} to {head}: {why}",
                     index + 1
                 )
             }
