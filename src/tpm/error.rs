@@ -125,6 +125,10 @@ pub enum TpmError {
     #[error("the TPM {key} differs from the one this session started with (was the TPM cleared or replaced?); restart sealdesk to use the new key")]
     KeyChanged { key: KeyKind },
 
+    /// The TPM gave no reply in time: a stalled device, connection or simulator.
+    #[error("the TPM at TCTI `{tcti}` did not answer within {seconds} s; check that it is running and responsive (a stopped swtpm process, a hung device), then try again")]
+    TimedOut { tcti: String, seconds: u64 },
+
     /// The worker thread ended or dropped the request without a reply.
     #[error("the TPM worker returned no reply (it stopped or failed internally); connect again")]
     WorkerStopped,
@@ -252,6 +256,7 @@ impl TpmError {
             | TpmError::InvalidPcrIndex { .. }
             | TpmError::KeyChanged { .. }
             | TpmError::WorkerStopped
+            | TpmError::TimedOut { .. }
             | TpmError::WorkerStart { .. }
             | TpmError::Library { .. } => None,
         }

@@ -5,9 +5,11 @@
 //! (CLI code) or with `.await` (TUI code).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Once};
 use std::thread;
+use std::time::Duration;
 
 use p256::ecdsa::VerifyingKey;
 use tokio::sync::oneshot;
@@ -88,16 +90,37 @@ pub struct TpmHandle {
 
 /// Joins the worker thread when the last handle is dropped, so the keys are flushed
 /// and the connection is closed once the drop returns.
-struct WorkerThread(Option<thread::JoinHandle<()>>);
+struct WorkerThread {
+    thread: Option<thread::JoinHandle<()>>,
+    /// Set when a request timed out: the worker may be blocked inside libtss2
+    /// for good, so it is left to end on its own instead of being joined.
+    stalled: AtomicBool,
+}
 
 impl Drop for WorkerThread {
     fn drop(&mut self) {
-        if let Some(thread) = self.0.take() {
-            if thread.join().is_err() {
-                error!("the TPM worker thread panicked");
-            }
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        if self.stalled.load(Ordering::Relaxed) {
+            warn!("leaving the stalled TPM worker thread behind instead of waiting for it");
+            return;
+        }
+        if thread.join().is_err() {
+            error!("the TPM worker thread panicked");
         }
     }
+}
+
+/// How long a caller waits for the TPM: `SEALDESK_TPM_TIMEOUT` seconds, else 30 s.
+/// Calls on swtpm take milliseconds and on hardware TPMs well under a second,
+/// so only a stalled TPM or connection reaches this.
+fn reply_timeout() -> Duration {
+    std::env::var("SEALDESK_TPM_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|&seconds| seconds > 0)
+        .map_or(Duration::from_secs(30), Duration::from_secs)
 }
 
 impl std::fmt::Debug for TpmHandle {
@@ -136,17 +159,28 @@ impl TpmHandle {
             .map_err(|error| TpmError::WorkerStart {
                 message: error.to_string(),
             })?;
-        let thread = Arc::new(WorkerThread(Some(thread)));
+        let thread = Arc::new(WorkerThread {
+            thread: Some(thread),
+            stalled: AtomicBool::new(false),
+        });
 
         // On failure the worker thread has already returned, so dropping `thread` joins at once.
-        match ready_receiver.recv() {
+        let timeout = reply_timeout();
+        match ready_receiver.recv_timeout(timeout) {
             Ok(Ok(())) => Ok(TpmHandle {
                 requests,
                 tcti,
                 _worker_thread: thread,
             }),
             Ok(Err(error)) => Err(error),
-            Err(_) => Err(TpmError::WorkerStopped),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                thread.stalled.store(true, Ordering::Relaxed);
+                Err(TpmError::TimedOut {
+                    tcti: tcti.tcti.clone(),
+                    seconds: timeout.as_secs(),
+                })
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(TpmError::WorkerStopped),
         }
     }
 
@@ -163,7 +197,21 @@ impl TpmHandle {
         self.requests
             .send(make(ReplySender::Blocking(sender)))
             .map_err(|_| TpmError::WorkerStopped)?;
-        receiver.recv().map_err(|_| TpmError::WorkerStopped)?
+        let timeout = reply_timeout();
+        match receiver.recv_timeout(timeout) {
+            Ok(reply) => reply,
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(self.timed_out(timeout)),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(TpmError::WorkerStopped),
+        }
+    }
+
+    /// Marks the worker as stalled and builds the error for a request that got no reply.
+    fn timed_out(&self, timeout: Duration) -> TpmError {
+        self._worker_thread.stalled.store(true, Ordering::Relaxed);
+        TpmError::TimedOut {
+            tcti: self.tcti.tcti.clone(),
+            seconds: timeout.as_secs(),
+        }
     }
 
     async fn call_async<T>(
@@ -174,7 +222,12 @@ impl TpmHandle {
         self.requests
             .send(make(ReplySender::Async(sender)))
             .map_err(|_| TpmError::WorkerStopped)?;
-        receiver.await.map_err(|_| TpmError::WorkerStopped)?
+        let timeout = reply_timeout();
+        match tokio::time::timeout(timeout, receiver).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(_)) => Err(TpmError::WorkerStopped),
+            Err(_) => Err(self.timed_out(timeout)),
+        }
     }
 
     /// Reads the manufacturer and firmware version.
