@@ -46,7 +46,7 @@ pub fn run(args: &SealArgs, key_args: &KeyArgs) -> u8 {
     let keys_for = |path: &std::path::Path| load_keys(key_args, path);
     let lock = match ChainLock::acquire(&chain_file, options.lock_timeout, |lock| {
         eprintln!(
-            "sealdesk seal: waiting up to {} s for the lock {} (another sealdesk process is sealing)",
+            "sealdesk seal: waiting up to {} s for the lock {} (another sealdesk process is sealing, quoting or checking the TPM)",
             args.lock_timeout,
             lock.display()
         );
