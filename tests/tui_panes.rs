@@ -982,3 +982,90 @@ fn quote_no_tpm_80x24() {
     press(&mut app, KeyCode::Char('Q'));
     insta::assert_snapshot!(draw(&app).backend());
 }
+
+/// Returns the screen row that contains `text`, if any.
+fn row_of(screen: &str, text: &str) -> Option<usize> {
+    screen.lines().position(|l| l.contains(text))
+}
+
+#[test]
+fn reason_limit_shown_when_typed() {
+    let path = vector("fixed-timestamps");
+    let mut app = app_on(&path, 100, 32);
+    press(&mut app, KeyCode::Char('S'));
+    app.form.reason = "x".repeat(3999);
+    press(&mut app, KeyCode::Char('y'));
+    assert_eq!(app.form.reason.chars().count(), 4000);
+    let shown = screen(&app);
+    assert!(
+        shown.contains("4000 / 4000 characters: limit reached"),
+        "{shown}"
+    );
+    press(&mut app, KeyCode::Char('z'));
+    assert_eq!(app.form.reason.chars().count(), 4000);
+    assert!(app
+        .form
+        .notice
+        .as_deref()
+        .is_some_and(|n| n.contains("limit reached")));
+}
+
+#[test]
+fn reason_limit_shown_when_pasted() {
+    let path = vector("fixed-timestamps");
+    let mut app = app_on(&path, 100, 32);
+    press(&mut app, KeyCode::Char('S'));
+    app.update(Msg::Paste("ab ".repeat(1500)));
+    assert_eq!(app.form.reason.chars().count(), 4000);
+    let notice = app.form.notice.clone().unwrap_or_default();
+    assert!(
+        notice.contains("4000 / 4000 characters: limit reached"),
+        "{notice}"
+    );
+    assert!(
+        notice.contains("the last 500 pasted characters"),
+        "{notice}"
+    );
+    let shown = screen(&app);
+    assert!(
+        shown.contains("4000 / 4000 characters: limit reached"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn long_reason_keeps_form_on_screen() {
+    for (width, height) in [(80, 24), (120, 40)] {
+        let path = vector("fixed-timestamps");
+        let mut app = app_on(&path, width, height);
+        press(&mut app, KeyCode::Char('S'));
+        let mut reason = String::new();
+        for n in 0..40 {
+            reason.push_str(&format!("line {n} {}\n", "word ".repeat(n % 30)));
+        }
+        reason.push_str("LAST LINE");
+        app.update(Msg::Paste(reason));
+        app.form.operator.clear();
+        press(&mut app, KeyCode::Tab);
+        press(&mut app, KeyCode::Enter);
+        assert!(app.form.preview.is_none());
+        let shown = screen(&app);
+        let at = format!("{width}x{height}:\n{shown}");
+        // The box stays scrolled to the end, where typing continues.
+        assert!(row_of(&shown, "LAST LINE").is_some(), "{at}");
+        assert!(row_of(&shown, "▶ event id").is_some(), "{at}");
+        for label in ["mode", "reason", "operator", "new segment", "force"] {
+            assert!(row_of(&shown, label).is_some(), "{label} missing at {at}");
+        }
+        assert!(row_of(&shown, "required: who decides").is_some(), "{at}");
+        assert!(row_of(&shown, "earlier rows hidden").is_some(), "{at}");
+        assert!(row_of(&shown, "Esc closes").is_some(), "{at}");
+
+        press(&mut app, KeyCode::BackTab);
+        let shown = screen(&app);
+        let at = format!("{width}x{height}:\n{shown}");
+        assert!(row_of(&shown, "LAST LINE▏").is_some(), "{at}");
+        assert!(row_of(&shown, "Esc closes").is_some(), "{at}");
+        assert!(row_of(&shown, "force").is_some(), "{at}");
+    }
+}

@@ -18,7 +18,7 @@ pub const ACTIONS: [&str; 4] = ["ingest", "correlate", "respond", "playbook"];
 pub const DECISIONS: [&str; 3] = ["allow", "deny", "escalate"];
 
 /// Maximum length of the reason in characters, and of the other text fields.
-const MAX_REASON: usize = 4000;
+pub const MAX_REASON: usize = 4000;
 const MAX_FIELD: usize = 200;
 
 /// The signing mode the operator chose.
@@ -273,10 +273,16 @@ impl SealForm {
             return;
         }
         if text.chars().count() >= max {
-            self.notice = Some(format!("{} is limited to {max} characters", field.label()));
+            self.notice = Some(limit_notice(field, max, ""));
             return;
         }
         text.push(c);
+    }
+
+    /// Returns whether the reason has reached [`MAX_REASON`] characters, so that the
+    /// form shows the limit beside it.
+    pub fn reason_at_limit(&self) -> bool {
+        self.reason.chars().count() >= MAX_REASON
     }
 
     /// Inserts pasted text into the focused text field, cleaned by [`clean_paste`] and
@@ -301,15 +307,19 @@ impl SealForm {
         let pasted = cleaned.chars().count();
         value.extend(cleaned.chars().take(room));
         if pasted > room {
-            self.notice = Some(format!(
-                "{} is limited to {max} characters; the paste was cut",
-                field.label()
+            let dropped = pasted - room;
+            self.notice = Some(limit_notice(
+                field,
+                max,
+                &format!("; the last {dropped} pasted characters were not inserted"),
             ));
         }
     }
 
     fn type_line_break(&mut self) {
-        if self.reason.chars().count() < MAX_REASON {
+        if self.reason_at_limit() {
+            self.notice = Some(limit_notice(Field::Reason, MAX_REASON, ""));
+        } else {
             self.reason.push('\n');
         }
     }
@@ -439,6 +449,15 @@ impl SealForm {
             force: self.force,
         })
     }
+}
+
+/// Describes a text field that is full, e.g. "reason: 4000 / 4000 characters: limit
+/// reached", followed by `more`.
+fn limit_notice(field: Field, max: usize, more: &str) -> String {
+    format!(
+        "{}: {max} / {max} characters: limit reached{more}",
+        field.label()
+    )
 }
 
 /// Cleans pasted text for a form field or prompt.

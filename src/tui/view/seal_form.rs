@@ -7,8 +7,11 @@ use ratatui::Frame;
 
 use crate::chain::entry::hex32;
 use crate::tui::app::App;
-use crate::tui::form::{Field, SealForm, SealModeChoice, ACTIONS, DECISIONS};
-use crate::tui::sanitize::{plain, spans};
+use unicode_width::UnicodeWidthChar;
+
+use crate::chain::line::is_invisible;
+use crate::tui::form::{Field, SealForm, SealModeChoice, ACTIONS, DECISIONS, MAX_REASON};
+use crate::tui::sanitize::{escape, plain, spans};
 use crate::tui::tpm_panel::TpmStatus;
 
 use super::theme::Theme;
@@ -63,7 +66,117 @@ fn checked(form: &SealForm, field: Field) -> bool {
     }
 }
 
-fn field_lines(form: &SealForm, app: &App, theme: &Theme) -> Vec<Line<'static>> {
+/// Columns before a field's value: the focus marker, the label and a space.
+const GUTTER: usize = 15;
+
+/// Most rows the reason box takes, however tall the terminal is.
+const MAX_REASON_ROWS: usize = 8;
+
+/// Size of the reason box: the columns inside the form and the rows it may take.
+#[derive(Debug, Clone, Copy)]
+struct ReasonLayout {
+    width: usize,
+    rows: usize,
+}
+
+/// Terminal columns `c` takes once sanitized: an escape such as `\n` for a hidden character.
+fn shown_width(c: char) -> usize {
+    if is_invisible(c) {
+        escape(c).chars().count()
+    } else {
+        c.width().unwrap_or(0)
+    }
+}
+
+/// Cuts the reason into display rows of at most `width` columns: a row per line the
+/// operator typed, and more where a line is longer than `width`.
+fn reason_rows(reason: &str, width: usize) -> Vec<String> {
+    let width = width.max(2);
+    let mut rows = Vec::new();
+    for line in reason.split('\n') {
+        let mut row = String::new();
+        let mut used = 0;
+        for c in line.chars() {
+            let w = shown_width(c);
+            if used + w > width && !row.is_empty() {
+                rows.push(std::mem::take(&mut row));
+                used = 0;
+            }
+            row.push(c);
+            used += w;
+        }
+        rows.push(row);
+    }
+    rows
+}
+
+/// Adds the reason box to `lines`: at most `layout.rows` rows, scrolled to the end
+/// where the cursor is, then a line with the length when rows are hidden or the
+/// limit is reached, then the validation message.
+fn reason_lines(
+    form: &SealForm,
+    theme: &Theme,
+    label: Vec<Span<'static>>,
+    focused: bool,
+    layout: ReasonLayout,
+    lines: &mut Vec<Line<'static>>,
+) {
+    // One column stays free for the cursor.
+    let rows = reason_rows(&form.reason, layout.width.saturating_sub(GUTTER + 1));
+    let shown = layout.rows.max(1).min(rows.len());
+    let hidden = rows.len() - shown;
+    let count = form.reason.chars().count();
+    let mut status = Vec::new();
+    if hidden > 0 {
+        status.push(format!("↑ {hidden} earlier rows hidden"));
+    }
+    if form.reason_at_limit() {
+        status.push(format!("{count} / {MAX_REASON} characters: limit reached"));
+    } else if hidden > 0 {
+        status.push(format!("{count} / {MAX_REASON} characters"));
+    }
+    let error = form.error(Field::Reason);
+    let single = shown == 1 && status.is_empty();
+    for (n, text) in rows[hidden..].iter().enumerate() {
+        let mut row = if n == 0 {
+            label.clone()
+        } else {
+            vec![Span::raw(" ".repeat(GUTTER))]
+        };
+        row.extend(spans(text, theme.text(), theme.escape()));
+        if focused && n + 1 == shown {
+            row.push(Span::styled("▏", theme.text()));
+        }
+        if let (true, Some(error)) = (single, error) {
+            row.push(Span::styled(format!("  ✗ {error}"), theme.bad()));
+        }
+        lines.push(Line::from(row));
+    }
+    if !status.is_empty() {
+        let style = if form.reason_at_limit() {
+            theme.busy()
+        } else {
+            theme.dim()
+        };
+        lines.push(Line::from(Span::styled(
+            format!("{}{}", " ".repeat(GUTTER), status.join(" · ")),
+            style,
+        )));
+    }
+    if let (false, Some(error)) = (single, error) {
+        lines.push(Line::from(Span::styled(
+            format!("{}✗ {error}", " ".repeat(GUTTER)),
+            theme.bad(),
+        )));
+    }
+}
+
+fn field_lines(
+    form: &SealForm,
+    app: &App,
+    theme: &Theme,
+    layout: ReasonLayout,
+) -> Vec<Line<'static>> {
     let context = app.form_context();
     let mut lines = Vec::new();
     for (i, field) in Field::ALL.iter().enumerate() {
@@ -100,35 +213,7 @@ fn field_lines(form: &SealForm, app: &App, theme: &Theme) -> Vec<Line<'static>> 
         };
         let mut row = vec![Span::styled(label, label_style), Span::raw(" ")];
         if *field == Field::Reason {
-            let mut parts = form.reason.split('\n');
-            let first = parts.next().unwrap_or_default();
-            row.extend(spans(first, theme.text(), theme.escape()));
-            if focused {
-                row.push(Span::styled("▏", theme.text()));
-            }
-            let rest: Vec<&str> = parts.collect();
-            if let Some(error) = form.error(*field) {
-                if rest.is_empty() {
-                    row.push(Span::styled(format!("  ✗ {error}"), theme.bad()));
-                }
-            }
-            lines.push(Line::from(row));
-            for (n, part) in rest.iter().enumerate() {
-                let mut more = vec![Span::raw(" ".repeat(15))];
-                more.extend(spans(part, theme.text(), theme.escape()));
-                if focused && n + 1 == rest.len() {
-                    more.push(Span::styled("▏", theme.text()));
-                }
-                lines.push(Line::from(more));
-            }
-            if !rest.is_empty() {
-                if let Some(error) = form.error(*field) {
-                    lines.push(Line::from(Span::styled(
-                        format!("{}✗ {error}", " ".repeat(15)),
-                        theme.bad(),
-                    )));
-                }
-            }
+            reason_lines(form, theme, row, focused, layout, &mut lines);
             continue;
         }
         row.extend(spans(&value, theme.text(), theme.escape()));
@@ -220,6 +305,40 @@ fn labelled_rows(label: &str, value: &str, width: usize) -> Vec<String> {
         .collect()
 }
 
+/// Rows `line` takes in a paragraph `width` columns wide that wraps at spaces.
+fn wrapped_height(line: &Line<'_>, width: usize) -> usize {
+    let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
+    wrap_words(&text, width).len()
+}
+
+/// Lines of the form, its help and its notice. The reason box gets the rows the other
+/// lines leave free, between 1 and [`MAX_REASON_ROWS`], so that every field, the
+/// messages and the help stay on screen.
+fn form_lines(app: &App, theme: &Theme, area: Rect) -> Vec<Line<'static>> {
+    let form = &app.form;
+    let width = usize::from(area.width.saturating_sub(2));
+    let height = usize::from(area.height.saturating_sub(2));
+    let build = |rows: usize| {
+        let mut lines = field_lines(form, app, theme, ReasonLayout { width, rows });
+        lines.push(Line::from(""));
+        lines.push(Line::from(Span::styled(
+            "Tab/↓ next field · Shift-Tab/↑ previous · ←/→/Space change a choice or box · Enter in the reason inserts a line break · Enter elsewhere previews · Esc closes (the form keeps what was typed)",
+            theme.dim(),
+        )));
+        if let Some(notice) = &form.notice {
+            lines.push(Line::from(Span::styled(plain(notice), theme.busy())));
+        }
+        lines
+    };
+    let smallest = build(1);
+    let used: usize = smallest.iter().map(|l| wrapped_height(l, width)).sum();
+    let rows = (height + 1).saturating_sub(used).clamp(1, MAX_REASON_ROWS);
+    if rows == 1 {
+        return smallest;
+    }
+    build(rows)
+}
+
 fn preview_lines(form: &SealForm, app: &App, theme: &Theme, width: usize) -> Vec<Line<'static>> {
     let Some(preview) = &form.preview else {
         return Vec::new();
@@ -306,17 +425,8 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let mut lines = if form.preview.is_some() {
         preview_lines(form, app, theme, usize::from(area.width.saturating_sub(2)))
     } else {
-        let mut lines = field_lines(form, app, theme);
-        lines.push(Line::from(""));
-        lines.push(Line::from(Span::styled(
-            "Tab/↓ next field · Shift-Tab/↑ previous · ←/→/Space change a choice or box · Enter in the reason inserts a line break · Enter elsewhere previews · Esc closes (the form keeps what was typed)",
-            theme.dim(),
-        )));
-        lines
+        form_lines(app, theme, area)
     };
-    if let Some(notice) = &form.notice {
-        lines.push(Line::from(Span::styled(plain(notice), theme.busy())));
-    }
     let title = if form.preview.is_some() {
         "seal a decision · preview"
     } else {
