@@ -42,6 +42,7 @@ fn settings() -> TpmSettings {
         key_args: KeyArgs::default(),
         secret: SecretSource::DevelopmentKey,
         missing_tpm: None,
+        tcti_set_by: None,
     }
 }
 
@@ -1068,4 +1069,33 @@ fn long_reason_keeps_form_on_screen() {
         assert!(row_of(&shown, "Esc closes").is_some(), "{at}");
         assert!(row_of(&shown, "force").is_some(), "{at}");
     }
+}
+
+#[test]
+fn new_segment_hint_says_pcr_is_zero() {
+    let path = vector("fixed-timestamps");
+    let mut app = app_on(&path, 100, 32);
+    tpm_ready(&mut app, ZERO32, PcrVerdict::Reset);
+    let hint = app.form_context().new_segment_needed.unwrap_or_default();
+    assert!(
+        hint.contains("the TPM's PCR 23 is all zeros, not the head's pcr_value"),
+        "{hint}"
+    );
+    assert!(!hint.contains("pcr_value (all zeros)"), "{hint}");
+}
+
+#[test]
+fn demo_tcti_not_called_command_line() {
+    let path = vector("fixed-timestamps");
+    let mut settings = settings();
+    settings.tcti_set_by = Some("the demo".to_owned());
+    let mut app = App::new(path.clone(), true).with_tpm(settings);
+    app.update(Msg::Resize {
+        width: 120,
+        height: 40,
+    });
+    press(&mut app, KeyCode::Char('S'));
+    let shown = screen(&app);
+    assert!(shown.contains("(set by the demo)"), "{shown}");
+    assert!(!shown.contains("(from --tcti)"), "{shown}");
 }

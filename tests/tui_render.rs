@@ -212,12 +212,18 @@ const HOSTILE: [&str; 10] = [
 
 /// Writes a sealed chain whose text fields hold hostile strings.
 fn hostile_chain(dir: &Path) -> PathBuf {
+    text_chain(dir, &HOSTILE)
+}
+
+/// Writes a software-sealed chain with one entry per text, used as the reason and
+/// in the other text fields.
+fn text_chain(dir: &Path, texts: &[&str]) -> PathBuf {
     let path = dir.join("decisions_sealed.jsonl");
     let key = HmacKey::new(DEV_KEY.as_bytes());
     let mut out = Vec::new();
     let mut previous = "genesis".to_owned();
     let mut pcr = ZERO32;
-    for (i, text) in HOSTILE.iter().enumerate() {
+    for (i, text) in texts.iter().enumerate() {
         let entry = DecisionEntry {
             id: format!("DEC-{i}{text}"),
             timestamp: GoTime::parse_json_token(b"\"2026-01-02T03:04:05.5Z\"").expect("timestamp"),
@@ -838,4 +844,29 @@ fn provisional_hostile_rows_are_escaped() {
     }
     let text = screen_text(&app);
     assert!(!text.contains('✓'), "{text}");
+}
+
+#[test]
+fn line_breaks_not_labelled_hidden() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = text_chain(dir.path(), &["first\nsecond\tcolumn", "bidi\u{202e}text"]);
+    let mut app = verified_app(&path, 120, 40);
+    app.selected = 0;
+    app.update(Msg::Tick);
+    settle(&mut app, &path);
+    let shown = screen_text(&app);
+    assert!(shown.contains("first\\nsecond\\tcolumn"), "{shown}");
+    assert!(
+        !shown.contains("[hidden characters shown escaped]"),
+        "{shown}"
+    );
+
+    app.selected = 1;
+    app.update(Msg::Tick);
+    settle(&mut app, &path);
+    let shown = screen_text(&app);
+    assert!(
+        shown.contains("[hidden characters shown escaped]"),
+        "{shown}"
+    );
 }

@@ -60,6 +60,9 @@ pub struct TpmSettings {
     pub secret: SecretSource,
     /// Reason the program that opened the view has no TPM to offer, e.g. the demo without swtpm.
     pub missing_tpm: Option<String>,
+    /// Program that chose the TCTI when the operator did not, e.g. "the demo", which
+    /// passes the TCTI of the swtpm it starts as if it were a `--tcti` value.
+    pub tcti_set_by: Option<String>,
 }
 
 impl TpmSettings {
@@ -78,6 +81,15 @@ impl TpmSettings {
             key_args: key_args.clone(),
             secret,
             missing_tpm: None,
+            tcti_set_by: None,
+        }
+    }
+
+    /// Names the TCTI and where it came from, e.g. "swtpm:port=2321 (set by the demo)".
+    pub fn tcti_text(&self) -> String {
+        match &self.tcti_set_by {
+            Some(by) => format!("{} (set by {by})", self.tcti.tcti),
+            None => self.tcti.to_string(),
         }
     }
 }

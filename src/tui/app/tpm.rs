@@ -6,7 +6,8 @@ use crossterm::event::{KeyCode, KeyEvent};
 use crate::chain::finding::Severity;
 use crate::tui::form::{Field, FormContext, FormOutcome, SealModeChoice};
 use crate::tui::tpm_panel::{
-    default_export_dir, Probe, SealFailure, SealedInfo, TpmJob, TpmSettings, TpmStatus, TpmView,
+    default_export_dir, PcrVerdict, Probe, SealFailure, SealedInfo, TpmJob, TpmSettings, TpmStatus,
+    TpmView,
 };
 
 use super::{App, Overlay, Popup, PromptKind, Verification};
@@ -56,10 +57,18 @@ impl App {
             _ => None,
         };
         let new_segment_needed = match &self.tpm.status {
-            TpmStatus::Ready(facts) if facts.verdict.needs_new_segment() => Some(format!(
-                "needed: the TPM's PCR {pcr} is not at the head's pcr_value ({}), for example because software entries were never extended into this TPM, so a TPM seal resets PCR {pcr} and starts a new segment",
-                facts.verdict.short()
-            )),
+            TpmStatus::Ready(facts) if facts.verdict.needs_new_segment() => {
+                let state = match &facts.verdict {
+                    PcrVerdict::Reset => "is all zeros, not the head's pcr_value".to_owned(),
+                    PcrVerdict::Behind { index, .. } => {
+                        format!("equals the pcr_value of entry {index}, not of the head")
+                    }
+                    _ => "matches no entry's pcr_value".to_owned(),
+                };
+                Some(format!(
+                    "needed: the TPM's PCR {pcr} {state}, for example because software entries were never extended into this TPM, so a TPM seal resets PCR {pcr} and starts a new segment"
+                ))
+            }
             _ => None,
         };
         let head_broken = self.offsets.len().checked_sub(1).and_then(|head| {

@@ -16,7 +16,8 @@ use super::theme::Theme;
 fn labelled(label: &str, value: &str, theme: &Theme) -> Line<'static> {
     let mut out = vec![Span::styled(format!("{label}: "), theme.dim())];
     out.extend(spans(value, theme.text(), theme.escape()));
-    if has_hidden(value) {
+    // Line breaks and tabs are shown as `\n` and `\t` too, but they are ordinary text.
+    if has_hidden(value.replace(['\n', '\t'], "").as_str()) {
         out.push(Span::styled(
             " [hidden characters shown escaped]",
             theme.escape(),

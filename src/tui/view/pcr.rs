@@ -23,7 +23,7 @@ fn row(label: &str, value: String, theme: &Theme, style: ratatui::style::Style) 
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let tpm = &app.tpm;
     let pcr = tpm.settings.pcr;
-    let tcti = plain(&tpm.settings.tcti.to_string());
+    let tcti = plain(&tpm.settings.tcti_text());
     let mut lines = Vec::new();
     match &tpm.status {
         TpmStatus::Checking => {

@@ -43,7 +43,7 @@ fn key_text(app: &App, mode: SealModeChoice) -> String {
     match mode {
         SealModeChoice::Software => app.tpm.settings.secret.describe(),
         SealModeChoice::Tpm => {
-            let tcti = plain(&app.tpm.settings.tcti.to_string());
+            let tcti = plain(&app.tpm.settings.tcti_text());
             match &app.tpm.status {
                 TpmStatus::Ready(facts) => {
                     format!("TCTI {tcti}, signing key {}", facts.signing_key)
@@ -369,7 +369,7 @@ fn preview_lines(form: &SealForm, app: &App, theme: &Theme, width: usize) -> Vec
     plain_rows("mode", mode, &mut lines);
     match (preview.mode, &app.tpm.status) {
         (SealModeChoice::Tpm, TpmStatus::Ready(facts)) => {
-            let tcti = plain(&app.tpm.settings.tcti.to_string());
+            let tcti = plain(&app.tpm.settings.tcti_text());
             plain_rows("TCTI", &tcti, &mut lines);
             plain_rows("key", &facts.signing_key, &mut lines);
         }
