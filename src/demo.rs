@@ -316,6 +316,7 @@ pub fn run(args: &DemoArgs) -> u8 {
     let keys = KeyArgs::default();
     let mut settings = crate::tui::tpm_panel::TpmSettings::new(tcti.as_deref(), &keys);
     settings.missing_tpm = missing;
+    settings.tcti_set_by = tcti.is_some().then(|| "the demo".to_owned());
     let code = crate::tui::run_with(&path, &keys, settings);
     stop.store(true, Ordering::Relaxed);
     let _ = writer.join();
