@@ -285,7 +285,7 @@ fn status_line_shows_sealing_mode() {
     let path = vector("fixed-timestamps");
     let mut app = app_on(&path, 120, 30);
     tpm_unreachable(&mut app);
-    assert!(screen(&app).contains("sealing: no TPM"));
+    assert!(screen(&app).contains("next seal: no TPM"));
     press(&mut app, KeyCode::Char('S'));
     for _ in 0..3 {
         press(&mut app, KeyCode::BackTab);
@@ -293,11 +293,11 @@ fn status_line_shows_sealing_mode() {
     press(&mut app, KeyCode::Right);
     assert_eq!(app.form.mode, SealModeChoice::Software);
     press(&mut app, KeyCode::Esc);
-    assert!(screen(&app).contains("sealing: software"));
+    assert!(screen(&app).contains("next seal: software"));
     let head = head_pcr(&app);
     tpm_ready(&mut app, head, PcrVerdict::Anchored { head: Some(15) });
     app.form.mode = SealModeChoice::Tpm;
-    assert!(screen(&app).contains("sealing: TPM"));
+    assert!(screen(&app).contains("next seal: TPM"));
 }
 
 #[test]
@@ -485,7 +485,7 @@ fn pcr_pane_not_built() {
     app.tpm.probe_running = false;
     let text = screen(&app);
     assert!(text.contains("built without TPM support"), "{text}");
-    assert!(text.contains("sealing: no TPM"), "{text}");
+    assert!(text.contains("next seal: no TPM"), "{text}");
 }
 
 fn quote_view(anchored: bool, verdict: &str) -> QuoteView {

@@ -148,7 +148,7 @@ fn seal_and_quote_from_the_view() {
         &command,
     ]);
     wait_for(&session, "the verdict and the TPM", |s| {
-        s.contains(&format!("{before} entries")) && s.contains("sealing: TPM ")
+        s.contains(&format!("{before} entries")) && s.contains("next seal: TPM ")
     });
 
     // First seal: the software entries were never extended into this TPM, so the form
@@ -316,7 +316,7 @@ fn demo_starts_and_stops_swtpm() {
         "40",
         &command,
     ]);
-    wait_for(&session, "the TPM", |s| s.contains("sealing: TPM "));
+    wait_for(&session, "the TPM", |s| s.contains("next seal: TPM "));
     let state = format!(
         "swtpm socket --tpm2 --tpmstate dir={}/sealdesk-demo-",
         work.path().display()

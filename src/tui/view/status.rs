@@ -216,7 +216,7 @@ pub fn render_status(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     }
     parts.extend([
         count(app.offsets.len() as u64, "entry", "entries"),
-        format!("sealing: {}", app.sealing_mode()),
+        format!("next seal: {}", app.sealing_mode()),
     ]);
     if let Verification::Running { done, total, .. } = app.verification {
         parts.push(format!("verified {done}/{total} bytes"));
@@ -238,7 +238,7 @@ pub fn render_status(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         parts.push("a line is being written".to_owned());
     }
     if !app.seal_modes.is_empty() {
-        parts.push(format!("seal: {}", app.seal_modes));
+        parts.push(format!("chain sealed: {}", app.seal_modes));
     }
     if let Some(notice) = &app.notice {
         parts.insert(0, plain(notice));
