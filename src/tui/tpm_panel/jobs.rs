@@ -231,9 +231,15 @@ pub fn export(dir: &Path, files: &QuoteFiles, pcr: u8) -> Result<Export, String>
         &files.nonce,
         &files.ak,
     )?;
+    // The pane wraps the command inside its border, which a mouse copy picks
+    // up; the same command in a file can be copied or run as it is.
+    let command = checkquote_command(dir, pcr);
+    let script = dir.join("checkquote.sh");
+    std::fs::write(&script, format!("#!/bin/sh\n{command}\n"))
+        .map_err(|e| format!("cannot write {}: {e}", script.display()))?;
     Ok(Export {
         dir: dir.to_path_buf(),
-        command: checkquote_command(dir, pcr),
+        command,
     })
 }
 

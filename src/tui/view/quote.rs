@@ -217,6 +217,15 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             ));
             lines.push(row(
                 "check with",
+                plain(&format!(
+                    "sh {}/checkquote.sh  (the same command, for copying)",
+                    export.dir.display()
+                )),
+                theme,
+                theme.text(),
+            ));
+            lines.push(row(
+                "which runs",
                 plain(&export.command),
                 theme,
                 theme.text(),

@@ -53,6 +53,18 @@ pub fn time_text(row: &Row, mode: TimeMode) -> String {
     }
 }
 
+/// Drops the year from a timestamp too wide for its column, so a narrow
+/// terminal still shows the time of day; the detail pane keeps the whole text.
+fn fit_time(text: String, width: usize) -> String {
+    let b = text.as_bytes();
+    let dated = b.len() > 5 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-';
+    if text.chars().count() > width && dated {
+        text[5..].to_owned()
+    } else {
+        text
+    }
+}
+
 fn marks_for(text: &str, query: &str, matcher: &SkimMatcherV2) -> Vec<usize> {
     if query.is_empty() {
         return Vec::new();
@@ -113,7 +125,7 @@ fn provisional_lines(
         spans.extend(cell("?", w[1], style, theme.escape()));
         let e = &row.entry;
         let cells: [(String, usize, Style); 6] = [
-            (time_text(row, app.time_mode), w[2], style),
+            (fit_time(time_text(row, app.time_mode), w[2]), w[2], style),
             (e.action.clone(), w[3], style),
             (e.decision.clone(), w[4], theme.decision(&e.decision)),
             (e.operator.clone(), w[5], style),
@@ -222,7 +234,12 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                 let styles = |s: Style| [s, theme.escape(), theme.matched()];
                 let e = &row.entry;
                 let cells: [(String, usize, Style, bool); 6] = [
-                    (time_text(row, app.time_mode), w[2], row_style, false),
+                    (
+                        fit_time(time_text(row, app.time_mode), w[2]),
+                        w[2],
+                        row_style,
+                        false,
+                    ),
                     (e.action.clone(), w[3], row_style, false),
                     (e.decision.clone(), w[4], theme.decision(&e.decision), false),
                     (e.operator.clone(), w[5], row_style, true),
