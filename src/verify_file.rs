@@ -17,7 +17,7 @@ use crate::chain::verify::{Engine, LineSource, VerifyKeys};
 /// Bytes read per chunk; a line longer than this grows one chunk to fit it.
 const CHUNK: usize = 1 << 20;
 
-/// Why a chain could not be verified at all.
+/// An error that prevents verifying a chain at all.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     #[error("{path}: no such file or directory")]
@@ -276,9 +276,9 @@ pub fn verify_file(
     Ok(engine)
 }
 
-/// Line facts are allocated on the analysis threads and freed on the
-/// engine's thread; glibc's per-thread arenas then keep freed memory apart
-/// and peak RSS grows. Two arenas keep a million-entry verification small.
+/// Limits glibc to two malloc arenas. Line facts are allocated on the
+/// analysis threads and freed on the engine's thread, so per-thread arenas
+/// would keep freed memory apart and peak RSS would grow.
 pub fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets an allocator tuning value; callers run it

@@ -1,4 +1,5 @@
-//! Links, forks, derived values and chain-level findings.
+//! The engine's state, linking, duplicates and crash residue. Derived-value
+//! replay, signature findings, and forks with the report are in the submodules.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -53,7 +54,7 @@ const PCR_DIFFERS: u8 = 1 << 3;
 const IDX_DIFFERS: u8 = 1 << 4;
 const ROOT: u8 = 1 << 5;
 
-/// What the engine knows of an entry it links to or replays from.
+/// The state the engine keeps of an entry it links to or replays from.
 #[derive(Debug, Clone)]
 struct EntryState {
     index: u32,
