@@ -15,7 +15,7 @@ pub const DEV_KEY: &str = "sentinel-dev-key-not-for-production";
 /// `previous_hash` of the first entry.
 pub const GENESIS: &str = "genesis";
 
-/// How an entry was signed.
+/// The signing method of an entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SealMode {
     /// HMAC-SHA256 keyed with the chain's secret.
@@ -100,10 +100,10 @@ pub const LINE_FIELDS: [&str; 6] = [
     "chain_idx",
 ];
 
-/// Why Go's decoder would reject an entry.
+/// A reason Go's decoder would reject an entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DecodeError {
-    /// A field holds a JSON type its Go type cannot take.
+    /// A field contains a JSON type its Go type cannot take.
     WrongType {
         field: &'static str,
         found: ValueKind,
@@ -172,7 +172,7 @@ pub fn decode_string(token: &[u8], escaped: bool) -> String {
     gostr::unquote(body)
 }
 
-/// What decoding an entry object found besides its fields.
+/// Notes from decoding an entry object, besides its fields.
 #[derive(Debug, Default, Clone)]
 pub struct DecodeNotes {
     /// Keys that match no field of the Go type, as written (decoded).
@@ -336,14 +336,14 @@ impl DecisionEntry {
         Ok(())
     }
 
-    /// The entry's `json.Marshal` bytes as the current Go toolchain writes them.
+    /// Returns the entry's `json.Marshal` bytes as the current Go toolchain writes them.
     pub fn to_go_json(&self) -> Result<Vec<u8>, TimeError> {
         let mut out = Vec::with_capacity(256);
         self.append_go_json(&mut out, GoEscapes::Go122)?;
         Ok(out)
     }
 
-    /// True when some string field holds a backspace or form feed, the only
+    /// Returns true when some string field contains a backspace or form feed, the only
     /// characters whose escape differs between Go versions.
     pub fn has_version_dependent_escape(&self) -> bool {
         [

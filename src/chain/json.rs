@@ -169,7 +169,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Scans a string token starting at its opening quote. Returns whether it
-    /// holds an escape; leaves the cursor after the closing quote.
+    /// contains an escape; leaves the cursor after the closing quote.
     fn string(&mut self) -> Result<bool, ScanError> {
         self.pos += 1;
         let mut escaped = false;
@@ -734,7 +734,7 @@ mod tests {
     }
 
     #[test]
-    fn raw_invalid_utf8_in_strings_is_accepted_as_go_does() {
+    fn raw_invalid_utf8_accepted() {
         let (r, s) = scan(b"{\"entry\":{\"reason\":\"raw\xffbyte\"}}");
         assert_eq!(r, Ok(Trailing::None));
         assert_eq!(s.entry.len(), 1);

@@ -74,8 +74,8 @@ impl Report {
         counts
     }
 
-    /// The summary for people: a verdict line, counts by kind, then each
-    /// finding with its place; long runs of one kind are shortened.
+    /// Formats the summary for people: a verdict line, counts by kind, then
+    /// each finding with its place. Long runs of one kind are shortened.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         let errors = self.count(Severity::Error);

@@ -6,9 +6,9 @@ use crate::attest::keys::{fingerprint, load_keys_pem, TrustedKeys};
 use crate::chain::verify::{TpmKey, VerifyKeys};
 use crate::cli::KeyArgs;
 
-/// Name of the PEM file beside the chain that holds the TPM signing key(s) used to seal it.
+/// Name of the PEM file beside the chain that contains the TPM signing key(s) used to seal it.
 pub const SIGNING_KEY_FILE: &str = "sealdesk-signing-key.pem";
-/// Name of the PEM file beside the chain that holds the TPM attestation key.
+/// Name of the PEM file beside the chain that contains the TPM attestation key.
 pub const AK_FILE: &str = "sealdesk-ak.pem";
 
 /// The secret from SEALDESK_HMAC_SECRET or --secret-file; `None` means the development key.

@@ -110,7 +110,7 @@ pub(super) fn lock_file(
         }
         let waited = start.elapsed();
         // Other holders (the view's TPM checks, another seal) usually finish
-        // within milliseconds: say nothing about a wait that short.
+        // within milliseconds, so a wait that short is not reported.
         if waited >= QUIET_WAIT {
             if let Some(notify) = on_wait.take() {
                 notify(path);

@@ -336,7 +336,7 @@ impl LineAnalyzer {
     }
 }
 
-/// A JSON string's value as bytes: borrowed when it holds no escape.
+/// Returns a JSON string's value as bytes, borrowed when it has no escape.
 pub(super) fn string_bytes(token: &[u8], escaped: bool) -> Cow<'_, [u8]> {
     if escaped {
         Cow::Owned(entry::decode_string(token, true).into_bytes())
@@ -385,15 +385,6 @@ impl EntryMembers {
 }
 
 impl EntryFacts {
-    /// The stored hash as written.
-    pub fn hash_display(&self) -> String {
-        if self.stored_hash_text.is_empty() && self.name != crypto::text_name(b"") {
-            hex::encode(self.name)
-        } else {
-            self.stored_hash_text.clone()
-        }
-    }
-
     /// `pcr_value` as written.
     pub fn pcr_display(&self) -> String {
         match (self.pcr, self.pcr_text.is_empty()) {

@@ -1,4 +1,4 @@
-//! What one line says on its own: its class, its sealed entry, the hash and
+//! The analysis of one line on its own: its class, its sealed entry, the hash and
 //! signature checks and the ways its bytes differ from what the logger wrote.
 //!
 //! Everything here depends on the line alone (and the verification keys), so
@@ -74,7 +74,7 @@ impl ResidueKind {
     }
 }
 
-/// How the stored hash was matched.
+/// The way the stored hash was matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HashMatch {
     /// SHA-256 of the entry bytes as they stand in the line.
@@ -85,7 +85,7 @@ pub enum HashMatch {
     Mismatch,
 }
 
-/// How the signature checked out.
+/// The result of the signature check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignatureCheck {
     /// Valid under the configured secret (which may be the development key).
@@ -113,7 +113,7 @@ pub enum StoredIndex {
 /// Everything about an entry line that the line alone determines.
 #[derive(Debug, Clone)]
 pub struct EntryFacts {
-    /// Where the record starts in the line (after a BOM or residue).
+    /// Byte position of the record in the line (after a BOM or residue).
     pub record_start: usize,
     /// The entry's name: its stored hash when that is 64 hex digits, else a
     /// name derived from the stored text.
@@ -122,7 +122,7 @@ pub struct EntryFacts {
     /// entry bytes' hash when the stored one is not 64 hex digits.
     pub replay_hash: Hash32,
     /// The stored hash as written, kept only when it is not 64 lower-case
-    /// hex digits (otherwise it is `name` in hex); see `hash_display`.
+    /// hex digits (otherwise it is `name` in hex).
     pub stored_hash_text: String,
     pub hash_match: HashMatch,
     /// `previous_hash`: genesis, a digest in lower-case hex, or other text.
@@ -143,7 +143,7 @@ pub struct EntryFacts {
     pub findings: Vec<LocalFinding>,
 }
 
-/// What `previous_hash` names.
+/// The entry `previous_hash` names: genesis or a name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Previous {
     Genesis,
@@ -336,7 +336,7 @@ impl LineAnalyzer {
         None
     }
 
-    /// Scans and analyses the record starting at `start`; `Err` holds why it is no entry.
+    /// Scans and analyses the record starting at `start`; `Err` gives the reason it is no entry.
     fn record(
         &mut self,
         line: &[u8],

@@ -86,7 +86,6 @@ struct PendingResidue {
     offset: u64,
     /// The entry before the residue, by name.
     before: Option<Hash32>,
-    has_newline: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -258,7 +257,6 @@ impl Engine {
                         line: line_no,
                         offset,
                         before: self.prev.as_ref().map(|p| p.name),
-                        has_newline,
                     });
                 } else {
                     self.torn_tail(
@@ -274,12 +272,12 @@ impl Engine {
                 // Residue on the line before, or on this line before the record.
                 if let Some(p) = pending {
                     let links = self.links_to(p.before, &facts.previous);
-                    self.residue_finding(p.kind, p.line, p.offset, links, p.has_newline);
+                    self.residue_finding(p.kind, p.line, p.offset, links);
                 }
                 if let Some(kind) = residue {
                     let before = self.prev.as_ref().map(|p| p.name);
                     let links = self.links_to(before, &facts.previous);
-                    self.residue_finding(kind, line_no, offset, links, true);
+                    self.residue_finding(kind, line_no, offset, links);
                 }
                 // Findings sit at the line's start, or at the record's when
                 // residue precedes it on the same line.
@@ -326,14 +324,7 @@ impl Engine {
         }
     }
 
-    fn residue_finding(
-        &mut self,
-        kind: ResidueKind,
-        line_no: u64,
-        offset: u64,
-        links: bool,
-        _has_newline: bool,
-    ) {
+    fn residue_finding(&mut self, kind: ResidueKind, line_no: u64, offset: u64, links: bool) {
         let finding = if links {
             Finding::new(
                 FindingKind::CrashResidue,

@@ -54,7 +54,7 @@ pub fn time_text(row: &Row, mode: TimeMode) -> String {
 }
 
 /// Drops the year from a timestamp too wide for its column, so a narrow
-/// terminal still shows the time of day; the detail pane keeps the whole text.
+/// terminal still shows the time of day. The detail pane keeps the whole text.
 fn fit_time(text: String, width: usize) -> String {
     let b = text.as_bytes();
     let dated = b.len() > 5 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-';
