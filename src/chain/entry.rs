@@ -77,28 +77,7 @@ impl Default for DecisionEntry {
     }
 }
 
-/// The entry fields in the order Go writes them.
-pub const ENTRY_FIELDS: [&str; 9] = [
-    "id",
-    "timestamp",
-    "action",
-    "decision",
-    "reason",
-    "event_id",
-    "incident_id",
-    "operator",
-    "previous_hash",
-];
-
-/// The line's fields around the entry, in the order Go writes them.
-pub const LINE_FIELDS: [&str; 6] = [
-    "entry",
-    "hash",
-    "signature",
-    "pcr_value",
-    "seal_mode",
-    "chain_idx",
-];
+pub use super::json::{ENTRY_FIELDS, LINE_FIELDS};
 
 /// A reason Go's decoder would reject an entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,23 +109,6 @@ impl fmt::Display for DecodeError {
 /// Finds the entry field a key matches, as Go matches keys: folded case.
 pub fn entry_field(folded_key: &str) -> Option<usize> {
     ENTRY_FIELDS.iter().position(|f| *f == folded_key)
-}
-
-/// Finds which of `fields` (lower-case ASCII names) a member's key matches
-/// under Go's folding, without allocating for plain ASCII keys.
-pub fn field_of(line: &[u8], member: &Member, fields: &[&str]) -> Option<usize> {
-    let raw = &line[member.key.clone()];
-    if !member.key_escaped && raw.is_ascii() {
-        // Exact names are the common case: compare lengths first, bytes once.
-        if let Some(i) = fields.iter().position(|f| f.as_bytes() == raw) {
-            return Some(i);
-        }
-        return fields
-            .iter()
-            .position(|f| f.as_bytes().eq_ignore_ascii_case(raw));
-    }
-    let folded = gostr::fold_key(&gostr::unquote(raw));
-    fields.iter().position(|f| *f == folded)
 }
 
 /// Folds a key the way the scanner does, for matching it to field names.
@@ -197,7 +159,7 @@ impl DecisionEntry {
         let mut entry = DecisionEntry::default();
         let mut notes = DecodeNotes::default();
         for member in members {
-            let Some(field) = field_of(line, member, &ENTRY_FIELDS) else {
+            let Some(field) = member.field.map(usize::from) else {
                 notes
                     .unknown
                     .push(gostr::unquote(&line[member.key.clone()]));
@@ -267,7 +229,7 @@ impl DecisionEntry {
         let mut entry = DecisionEntry::default();
         let mut notes = DecodeNotes::default();
         for member in members {
-            let Some(field) = field_of(line, member, &ENTRY_FIELDS) else {
+            let Some(field) = member.field.map(usize::from) else {
                 notes
                     .unknown
                     .push(gostr::unquote(&line[member.key.clone()]));

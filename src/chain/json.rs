@@ -17,6 +17,32 @@ pub const MAX_DEPTH: usize = 10_000;
 /// Objects with more keys than this switch from pairwise key comparison to a hash set.
 const PAIRWISE_KEY_LIMIT: usize = 24;
 
+/// The entry fields in the order Go writes them.
+pub const ENTRY_FIELDS: [&str; 9] = [
+    "id",
+    "timestamp",
+    "action",
+    "decision",
+    "reason",
+    "event_id",
+    "incident_id",
+    "operator",
+    "previous_hash",
+];
+
+/// The line's fields around the entry, in the order Go writes them.
+pub const LINE_FIELDS: [&str; 6] = [
+    "entry",
+    "hash",
+    "signature",
+    "pcr_value",
+    "seal_mode",
+    "chain_idx",
+];
+
+/// Position of `entry` in [`LINE_FIELDS`].
+pub const ENTRY_MEMBER: u8 = 0;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ValueKind {
     Object,
@@ -52,6 +78,10 @@ pub struct Member {
     pub kind: ValueKind,
     /// For strings: true when the body contains a backslash escape.
     pub escaped: bool,
+    /// The field Go matches the key to: an index into [`LINE_FIELDS`] for
+    /// members of the line's object, into [`ENTRY_FIELDS`] for members of an
+    /// `entry` object; `None` for unknown keys.
+    pub field: Option<u8>,
 }
 
 /// Two keys of one object that Go matches to the same field.
@@ -136,6 +166,17 @@ struct KeyFrame {
     set: Option<std::collections::HashSet<Vec<u8>>>,
     /// Folded names already reported as duplicates in this object.
     reported: Vec<Vec<u8>>,
+    /// The field names this object's keys are matched to (empty for objects
+    /// that are neither the line's object nor its `entry`).
+    fields: &'static [&'static str],
+    /// While true, every key so far spelled one of `fields` exactly, each a
+    /// different one: such keys cannot collide, so they are only marked in
+    /// `exact` and put in the key arena when another key arrives.
+    only_exact: bool,
+    /// Bit i set: `fields[i]` was seen spelled exactly.
+    exact: u64,
+    /// The field expected next, as Go writes them in order.
+    next: usize,
 }
 
 struct Cursor<'a> {
@@ -305,8 +346,8 @@ impl Scanner {
     }
 
     fn top_object(&mut self, cur: &mut Cursor, out: &mut Scan) -> Result<(), ScanError> {
-        self.object(cur, 1, out, |scanner, cur, key, out| {
-            let is_entry = key.1;
+        self.object(cur, 1, &LINE_FIELDS, out, |scanner, cur, key, out| {
+            let is_entry = key.1 == Some(ENTRY_MEMBER);
             let vstart = cur.pos;
             let (kind, escaped) = if is_entry && cur.peek()? == b'{' {
                 let top_index = out.top.len();
@@ -321,6 +362,7 @@ impl Scanner {
                 value: vstart..cur.pos,
                 kind,
                 escaped,
+                field: key.1,
             });
             Ok(())
         })
@@ -332,7 +374,7 @@ impl Scanner {
         top_index: usize,
         out: &mut Scan,
     ) -> Result<(), ScanError> {
-        self.object(cur, 2, out, |scanner, cur, key, out| {
+        self.object(cur, 2, &ENTRY_FIELDS, out, |scanner, cur, key, out| {
             let vstart = cur.pos;
             let (kind, escaped) = scanner.member_value(cur, 3, out)?;
             out.entry.push((
@@ -343,6 +385,7 @@ impl Scanner {
                     value: vstart..cur.pos,
                     kind,
                     escaped,
+                    field: key.1,
                 },
             ));
             Ok(())
@@ -365,11 +408,13 @@ impl Scanner {
     }
 
     /// Scans an object at `depth` (1 = the line's object), calling `on_member`
-    /// with the cursor at each value. Checks keys for Go-equivalent duplicates.
+    /// with the cursor at each value and the key's match in `fields`. Checks
+    /// keys for Go-equivalent duplicates.
     fn object<F>(
         &mut self,
         cur: &mut Cursor,
         depth: usize,
+        fields: &'static [&'static str],
         out: &mut Scan,
         mut on_member: F,
     ) -> Result<(), ScanError>
@@ -377,12 +422,12 @@ impl Scanner {
         F: FnMut(
             &mut Self,
             &mut Cursor,
-            (Range<usize>, bool, bool),
+            (Range<usize>, Option<u8>, bool),
             &mut Scan,
         ) -> Result<(), ScanError>,
     {
         cur.pos += 1; // '{'
-        self.open_frame(depth);
+        self.open_frame(depth, fields);
         cur.skip_ws();
         if cur.peek()? == b'}' {
             cur.pos += 1;
@@ -397,14 +442,14 @@ impl Scanner {
             let key_at = cur.pos;
             let key_escaped = cur.string()?;
             let key = key_at + 1..cur.pos - 1;
-            let is_entry = self.add_key(cur.bytes, key.clone(), key_escaped, key_at, depth, out);
+            let field = self.add_key(cur.bytes, key.clone(), key_escaped, key_at, depth, out);
             cur.skip_ws();
             if cur.peek()? != b':' {
                 return Err(cur.syntax("expected ':' after object key"));
             }
             cur.pos += 1;
             cur.skip_ws();
-            on_member(self, cur, (key, is_entry, key_escaped), out)?;
+            on_member(self, cur, (key, field, key_escaped), out)?;
             cur.skip_ws();
             match cur.peek()? {
                 b',' => cur.pos += 1,
@@ -418,12 +463,16 @@ impl Scanner {
         }
     }
 
-    fn open_frame(&mut self, depth: usize) {
+    fn open_frame(&mut self, depth: usize, fields: &'static [&'static str]) {
         self.frames.push(KeyFrame {
             first: self.key_ranges.len(),
             depth,
             set: None,
             reported: Vec::new(),
+            fields,
+            only_exact: true,
+            exact: 0,
+            next: 0,
         });
     }
 
@@ -438,8 +487,8 @@ impl Scanner {
     }
 
     /// Folds a key, records it in the innermost open object and reports it
-    /// when Go would match it to a key already there. Returns true when the
-    /// key folds to `entry`.
+    /// when Go would match it to a key already there. Returns the field of
+    /// the object's field list that Go matches the key to.
     fn add_key(
         &mut self,
         bytes: &[u8],
@@ -448,8 +497,35 @@ impl Scanner {
         at: usize,
         depth: usize,
         out: &mut Scan,
-    ) -> bool {
+    ) -> Option<u8> {
         let raw = &bytes[key];
+        let frame = self.frames.last_mut()?;
+        if frame.only_exact {
+            // The common case: Go's own spelling of a field not seen yet.
+            if !escaped {
+                if let Some(i) = exact_field(frame.fields, frame.next, raw) {
+                    let bit = 1u64 << i;
+                    if frame.exact & bit == 0 {
+                        frame.exact |= bit;
+                        frame.next = i + 1;
+                        return u8::try_from(i).ok();
+                    }
+                }
+            }
+            // Any other key is compared with everything before it, so the
+            // exact keys seen so far go into the arena now.
+            frame.only_exact = false;
+            let fields = frame.fields;
+            let mut exact = frame.exact;
+            while exact != 0 {
+                let i = exact.trailing_zeros() as usize;
+                exact &= exact - 1;
+                let start = self.key_arena.len();
+                self.key_arena.extend_from_slice(fields[i].as_bytes());
+                self.key_hashes.push(key_hash(fields[i].as_bytes()));
+                self.key_ranges.push(start..self.key_arena.len());
+            }
+        }
         let start = self.key_arena.len();
         if !escaped && raw.is_ascii() {
             self.key_arena.extend_from_slice(raw);
@@ -461,19 +537,19 @@ impl Scanner {
                 .extend_from_slice(self.fold_scratch.as_bytes());
         }
         let folded = start..self.key_arena.len();
-        let is_entry = &self.key_arena[folded.clone()] == b"entry";
         let Some(frame) = self.frames.last_mut() else {
             self.key_arena.truncate(start);
-            return is_entry;
+            return None;
         };
         let first = frame.first;
         let count = self.key_ranges.len() - first;
         let name = &self.key_arena[folded.clone()];
-        // Length and the first eight bytes tell most keys apart.
-        let mut head = [0u8; 8];
-        let n = name.len().min(8);
-        head[..n].copy_from_slice(&name[..n]);
-        let name_hash = u64::from_le_bytes(head) ^ ((name.len() as u64) << 56);
+        let field = frame
+            .fields
+            .iter()
+            .position(|f| f.as_bytes() == name)
+            .and_then(|i| u8::try_from(i).ok());
+        let name_hash = key_hash(name);
         let seen = if let Some(set) = frame.set.as_mut() {
             !set.insert(name.to_vec())
         } else if count >= PAIRWISE_KEY_LIMIT {
@@ -501,7 +577,7 @@ impl Scanner {
         }
         self.key_ranges.push(folded);
         self.key_hashes.push(name_hash);
-        is_entry
+        field
     }
 
     /// Validates one value of any kind, iteratively, checking duplicate keys
@@ -533,7 +609,7 @@ impl Scanner {
                             return Err(cur.syntax("exceeded max depth"));
                         }
                         cur.pos += 1;
-                        self.open_frame(depth + self.stack.len() - base);
+                        self.open_frame(depth + self.stack.len() - base, &[]);
                         self.stack.push(b'{');
                         cur.skip_ws();
                         if cur.peek()? == b'}' {
@@ -625,6 +701,22 @@ impl Scanner {
     }
 }
 
+/// The index of the field spelled exactly `raw`, trying `hint` first.
+fn exact_field(fields: &[&str], hint: usize, raw: &[u8]) -> Option<usize> {
+    if fields.get(hint).is_some_and(|f| f.as_bytes() == raw) {
+        return Some(hint);
+    }
+    fields.iter().position(|f| f.as_bytes() == raw)
+}
+
+/// Length and the first eight bytes of a folded key, which tell most keys apart.
+fn key_hash(name: &[u8]) -> u64 {
+    let mut head = [0u8; 8];
+    let n = name.len().min(8);
+    head[..n].copy_from_slice(&name[..n]);
+    u64::from_le_bytes(head) ^ ((name.len() as u64) << 56)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -667,6 +759,77 @@ mod tests {
             keys,
             vec![("REASON", 2), ("K", 4), ("hash", 1), ("signature", 1)]
         );
+    }
+
+    fn fields_and_duplicates(line: &str) -> (Vec<Option<u8>>, Vec<Option<u8>>, Vec<String>) {
+        let (r, s) = scan(line.as_bytes());
+        assert_eq!(r, Ok(Trailing::None), "{line}");
+        let top = s.top.iter().map(|m| m.field).collect();
+        let entry = s.entry.iter().map(|(_, m)| m.field).collect();
+        let dups = s.duplicates.iter().map(|d| d.key.clone()).collect();
+        (top, entry, dups)
+    }
+
+    #[test]
+    fn exact_keys_in_go_order_get_their_fields() {
+        let (top, entry, dups) = fields_and_duplicates(
+            r#"{"entry":{"id":"a","timestamp":"t","previous_hash":"g"},"hash":"h","seal_mode":"software","chain_idx":0}"#,
+        );
+        assert_eq!(top, vec![Some(0), Some(1), Some(4), Some(5)]);
+        assert_eq!(entry, vec![Some(0), Some(1), Some(8)]);
+        assert!(dups.is_empty());
+    }
+
+    #[test]
+    fn exact_keys_out_of_order_still_match() {
+        let (top, entry, dups) =
+            fields_and_duplicates(r#"{"hash":"h","entry":{"operator":"o","id":"a"},"other":1}"#);
+        assert_eq!(top, vec![Some(1), Some(0), None]);
+        assert_eq!(entry, vec![Some(7), Some(0)]);
+        assert!(dups.is_empty());
+    }
+
+    #[test]
+    fn exact_key_twice_is_a_duplicate() {
+        let (_, entry, dups) =
+            fields_and_duplicates(r#"{"entry":{"id":"a","reason":"r","id":"b"}}"#);
+        assert_eq!(entry, vec![Some(0), Some(4), Some(0)]);
+        assert_eq!(dups, vec!["id"]);
+    }
+
+    #[test]
+    fn folded_key_after_exact_keys_is_compared_with_them() {
+        let (_, entry, dups) =
+            fields_and_duplicates(r#"{"entry":{"id":"a","reason":"r","REASON":"s","Id":"b"}}"#);
+        assert_eq!(entry, vec![Some(0), Some(4), Some(4), Some(0)]);
+        assert_eq!(dups, vec!["REASON", "Id"]);
+    }
+
+    #[test]
+    fn exact_key_after_folded_key_is_a_duplicate() {
+        let (top, _, dups) = fields_and_duplicates(
+            r#"{"Hash":"1","hash":"2","\u0073eal_mode":"x","seal_mode":"y","\u212aey":1,"key":2}"#,
+        );
+        assert_eq!(top, vec![Some(1), Some(1), Some(4), Some(4), None, None]);
+        assert_eq!(dups, vec!["hash", "seal_mode", "key"]);
+    }
+
+    #[test]
+    fn escaped_or_folded_keys_match_their_field() {
+        let (top, entry, dups) = fields_and_duplicates(
+            r#"{"\u0065ntry":{"ID":"a","\u017fhouldnt":1,"Operator":"o"},"PCR_VALUE":"p","chain_\u0069dx":3}"#,
+        );
+        assert_eq!(top, vec![Some(0), Some(3), Some(5)]);
+        assert_eq!(entry, vec![Some(0), None, Some(7)]);
+        assert!(dups.is_empty());
+    }
+
+    #[test]
+    fn nested_objects_have_no_fields() {
+        let (top, _, dups) =
+            fields_and_duplicates(r#"{"x":{"entry":1,"hash":2,"hash":3},"entry":{}}"#);
+        assert_eq!(top, vec![None, Some(0)]);
+        assert_eq!(dups, vec!["hash"]);
     }
 
     #[test]

@@ -52,7 +52,7 @@ impl LineAnalyzer {
         let mut top_unknown = false;
         let mut wrong_types: Vec<String> = Vec::new();
         for (i, member) in scan.top.iter().enumerate() {
-            let field = entry::field_of(bytes, member, &entry::LINE_FIELDS);
+            let field = member.field;
             let token = &bytes[member.value.clone()];
             let slot = match field {
                 Some(0) => {
@@ -116,7 +116,7 @@ impl LineAnalyzer {
                 ValueKind::Null => {}
                 k => wrong_types.push(format!(
                     "\"{}\" must be a string but is {}",
-                    entry::LINE_FIELDS[field.unwrap_or(0)],
+                    entry::LINE_FIELDS[field.map_or(0, usize::from)],
                     k.name()
                 )),
             }

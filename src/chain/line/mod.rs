@@ -6,9 +6,9 @@
 //! lines before and live in `verify`.
 
 use super::crypto::Hash32;
-use super::entry::{self, SealMode};
+use super::entry::SealMode;
 use super::finding::{FindingKind, Severity};
-use super::json::{Scan, ScanError, Scanner, Trailing, ValueKind};
+use super::json::{Scan, ScanError, Scanner, Trailing, ValueKind, ENTRY_MEMBER};
 use super::verify::keys::VerifyKeys;
 
 mod facts;
@@ -380,7 +380,7 @@ impl LineAnalyzer {
         // Usually one `entry` member: keep the list on the stack.
         let mut entry_members = EntryMembers::default();
         for (i, m) in self.scan.top.iter().enumerate() {
-            if entry::field_of(bytes, m, &["entry"]).is_some() {
+            if m.field == Some(ENTRY_MEMBER) {
                 entry_members.push(i);
             }
         }

@@ -147,7 +147,7 @@ pub(super) fn layout_rewrites<'m>(
     let mut expected_next = object.start + 1;
     for member in members {
         let raw_key = &bytes[member.key.clone()];
-        if let Some(pos) = entry::field_of(bytes, member, fields) {
+        if let Some(pos) = member.field.map(usize::from) {
             if raw_key != fields[pos].as_bytes() {
                 flags |= KEY_CASE;
             }
