@@ -103,9 +103,12 @@ struct Chunk {
     is_end: bool,
 }
 
+/// The facts of one chunk's lines, each with its offset and whether a `\n` ends it.
+type AnalysedLines = Vec<(LineFacts, u64, bool)>;
+
 struct Analysed {
     seq: u64,
-    lines: Vec<(LineFacts, u64, bool)>,
+    lines: AnalysedLines,
     end_offset: u64,
 }
 
@@ -174,6 +177,7 @@ fn analyse_chunks(
     rx: Arc<Mutex<Receiver<Chunk>>>,
     tx: SyncSender<Analysed>,
     recycle: Sender<Vec<u8>>,
+    spare_lines: Arc<Mutex<Receiver<AnalysedLines>>>,
     keys: Arc<VerifyKeys>,
 ) {
     let mut analyzer = LineAnalyzer::new();
@@ -186,10 +190,18 @@ fn analyse_chunks(
             }
         };
         let (lines, _) = split_lines(&chunk.bytes, chunk.offset, 0, chunk.is_end);
-        let out = lines
-            .iter()
-            .map(|l| (analyzer.analyze(l.bytes, &keys), l.offset, l.has_newline))
-            .collect();
+        // Lists the engine has emptied come back, so a chunk's facts do not
+        // cost a fresh allocation (and the page faults of a large one).
+        let mut out = spare_lines
+            .lock()
+            .ok()
+            .and_then(|spare| spare.try_recv().ok())
+            .unwrap_or_default();
+        out.extend(
+            lines
+                .iter()
+                .map(|l| (analyzer.analyze(l.bytes, &keys), l.offset, l.has_newline)),
+        );
         let end_offset = chunk.offset + chunk.bytes.len() as u64;
         drop(lines);
         // The reader may have finished; then the buffer is simply dropped.
@@ -229,6 +241,8 @@ pub fn verify_file(
     let (done_tx, done_rx) = sync_channel::<Analysed>(workers);
     let chunk_rx = Arc::new(Mutex::new(chunk_rx));
     let (recycle_tx, recycle_rx) = channel::<Vec<u8>>();
+    let (spare_lines_tx, spare_lines_rx) = channel::<AnalysedLines>();
+    let spare_lines_rx = Arc::new(Mutex::new(spare_lines_rx));
     let reader = thread::Builder::new()
         .name("sealdesk-read".to_owned())
         .spawn(move || read_chunks(file, chunk_tx, recycle_rx))
@@ -239,9 +253,10 @@ pub fn verify_file(
         let tx = done_tx.clone();
         let keys = Arc::clone(&keys);
         let recycle = recycle_tx.clone();
+        let spare_lines = Arc::clone(&spare_lines_rx);
         let worker = thread::Builder::new()
             .name("sealdesk-analyse".to_owned())
-            .spawn(move || analyse_chunks(rx, tx, recycle, keys))
+            .spawn(move || analyse_chunks(rx, tx, recycle, spare_lines, keys))
             .map_err(|e| io_error(path, e))?;
         pool.push(worker);
     }
@@ -251,10 +266,12 @@ pub fn verify_file(
     let mut waiting: std::collections::BTreeMap<u64, Analysed> = std::collections::BTreeMap::new();
     for analysed in done_rx {
         waiting.insert(analysed.seq, analysed);
-        while let Some(batch) = waiting.remove(&next) {
-            for (facts, offset, has_newline) in batch.lines {
+        while let Some(mut batch) = waiting.remove(&next) {
+            for (facts, offset, has_newline) in batch.lines.drain(..) {
                 engine.push_line(facts, offset, has_newline, &source);
             }
+            // The workers may have finished; then the list is simply dropped.
+            let _ = spare_lines_tx.send(batch.lines);
             progress(batch.end_offset);
             next += 1;
         }
