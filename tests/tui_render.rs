@@ -870,3 +870,37 @@ fn line_breaks_not_labelled_hidden() {
         "{shown}"
     );
 }
+
+/// After the first verification the view jumps from the provisional rows at
+/// the top to the last of a million entries; placing the table must not
+/// walk the whole distance row by row (it once spun for minutes there).
+#[test]
+fn jump_to_last_of_two_million_entries_is_placed_at_once() {
+    let path = vector("plain");
+    let report = verify_file(&path, VerifyKeys::default(), &mut |_| {})
+        .expect("fixture verifies")
+        .report(&path.display().to_string());
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut app = App::new(path, true);
+        app.update(Msg::Resize {
+            width: 120,
+            height: 40,
+        });
+        app.update(Msg::Worker(Update::Reverifying { generation: 1 }));
+        app.update(Msg::Worker(Update::Verified {
+            generation: 1,
+            base: 0,
+            offsets: (0..2_000_000).collect(),
+            report: Arc::new(report),
+            seal_modes: "software".to_owned(),
+            partial_tail: false,
+        }));
+        let _ = done_tx.send((app.selected, app.top, app.table_capacity()));
+    });
+    let (selected, top, capacity) = done_rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the view placed the table within a minute");
+    assert_eq!(selected, 1_999_999);
+    assert_eq!(top, selected + 1 - capacity);
+}

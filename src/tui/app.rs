@@ -384,16 +384,22 @@ impl App {
         if let Some(list) = &self.filtered {
             return list.get(pos).map(|&i| Item::Entry(i));
         }
-        let mut lines_before = 0;
-        for (k, row) in self.line_rows.iter().enumerate() {
-            let line_pos = row.before as usize + k;
-            if line_pos == pos {
-                return Some(Item::Line(k));
+        // Line row k sits at position `before + k`, which grows with k: find
+        // how many sit before `pos` by bisection, as a hostile file can hold
+        // a million lines without an entry.
+        let (mut lines_before, mut end) = (0, self.line_rows.len());
+        while lines_before < end {
+            let mid = lines_before + (end - lines_before) / 2;
+            if self.line_rows[mid].before as usize + mid < pos {
+                lines_before = mid + 1;
+            } else {
+                end = mid;
             }
-            if line_pos > pos {
-                break;
+        }
+        if let Some(row) = self.line_rows.get(lines_before) {
+            if row.before as usize + lines_before == pos {
+                return Some(Item::Line(lines_before));
             }
-            lines_before = k + 1;
         }
         let index = (pos - lines_before) as u64;
         (index < self.offsets.len() as u64).then_some(Item::Entry(index))
@@ -1053,6 +1059,10 @@ impl App {
         if self.selected < self.top {
             self.top = self.selected;
         }
+        // Every entry takes at least one row, so a top further back than the
+        // capacity cannot show the selection; skipping there keeps the loop
+        // below short after a jump of a million entries.
+        self.top = self.top.max((self.selected + 1).saturating_sub(capacity));
         while self.top < self.selected && self.rows_needed(self.top, self.selected) > capacity {
             self.top += 1;
         }
