@@ -19,7 +19,7 @@ use sealdesk::tpm::TctiSelection;
 use sealdesk::tui::app::{App, Job, Msg, Overlay};
 use sealdesk::tui::form::{Field, FormOutcome, SealModeChoice};
 use sealdesk::tui::tpm_panel::{
-    seal_entry, Export, HeadFacts, HistoryLine, PcrVerdict, Probe, QuoteFiles, QuoteView,
+    probe, seal_entry, Export, HeadFacts, HistoryLine, PcrVerdict, Probe, QuoteFiles, QuoteView,
     SealFailure, SecretSource, TpmFacts, TpmJob, TpmSettings, TpmStatus,
 };
 use sealdesk::tui::worker::Update;
@@ -182,7 +182,7 @@ fn form_invalid_snapshot() {
     assert!(app
         .take_tpm_jobs()
         .iter()
-        .all(|j| matches!(j, TpmJob::Probe)));
+        .all(|j| matches!(j, TpmJob::Probe(_))));
     insta::assert_snapshot!(draw(&app).backend());
 }
 
@@ -383,7 +383,7 @@ fn form_rechecks_unreachable_tpm() {
     assert!(app.form_open);
     let jobs = app.take_tpm_jobs();
     assert!(
-        jobs.iter().any(|j| matches!(j, TpmJob::Probe)),
+        jobs.iter().any(|j| matches!(j, TpmJob::Probe(_))),
         "opening the form probes the TPM: {jobs:?}"
     );
 
@@ -395,7 +395,7 @@ fn form_rechecks_unreachable_tpm() {
     assert!(app.form.error(Field::Mode).is_some());
     let jobs = app.take_tpm_jobs();
     assert!(
-        jobs.iter().any(|j| matches!(j, TpmJob::Probe)),
+        jobs.iter().any(|j| matches!(j, TpmJob::Probe(_))),
         "Enter after a failed probe probes again: {jobs:?}"
     );
 
@@ -420,7 +420,7 @@ fn verified_append_requests_probe() {
     let path = vector("fixed-timestamps");
     let mut app = app_on(&path, 100, 32);
     let jobs = app.take_tpm_jobs();
-    assert!(jobs.iter().any(|j| matches!(j, TpmJob::Probe)));
+    assert!(jobs.iter().any(|j| matches!(j, TpmJob::Probe(_))));
 }
 
 fn pcr_pane(verdict: PcrVerdict, pcr: Option<[u8; 32]>) -> String {
@@ -1098,4 +1098,56 @@ fn demo_tcti_not_called_command_line() {
     let shown = screen(&app);
     assert!(shown.contains("(set by the demo)"), "{shown}");
     assert!(!shown.contains("(from --tcti)"), "{shown}");
+}
+
+/// The probe compares the TPM with the chain the worker verified, so it waits
+/// for that verification instead of verifying the file a second time.
+#[test]
+fn probe_waits_for_verification_and_reuses_it() {
+    let path = vector("fixed-timestamps");
+    let engine = verify_file(&path, VerifyKeys::default(), &mut |_| {}).expect("fixture verifies");
+    let offsets: Vec<u64> = (0..engine.entries())
+        .filter_map(|i| engine.entry_offset(i))
+        .collect();
+    let report = Arc::new(engine.report(&path.display().to_string()));
+
+    let mut app = App::new(path.clone(), true).with_tpm(settings());
+    app.update(Msg::Worker(Update::Reverifying { generation: 1 }));
+    press(&mut app, KeyCode::Char('P'));
+    press(&mut app, KeyCode::Char('r'));
+    assert!(
+        app.take_tpm_jobs().is_empty(),
+        "no probe while the worker verifies"
+    );
+
+    app.update(Msg::Worker(Update::Verified {
+        generation: 1,
+        base: 0,
+        offsets: offsets.clone(),
+        report: Arc::clone(&report),
+        seal_modes: "software".to_owned(),
+        partial_tail: false,
+    }));
+    let jobs = app.take_tpm_jobs();
+    let verified = jobs
+        .iter()
+        .find_map(|j| match j {
+            TpmJob::Probe(Some(verified)) => Some(verified),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("a probe with the verified chain: {jobs:?}"));
+    assert!(Arc::ptr_eq(&verified.report, app.report.as_ref().unwrap()));
+    assert_eq!(*verified.offsets, offsets);
+
+    // The probe reads the head from the file through the offsets it was given.
+    // No TPM at this device path, so only the chain side is read.
+    let no_tpm = TpmSettings {
+        tcti: TctiSelection::from_command_line("device:/nonexistent/sealdesk-test-tpm"),
+        ..settings()
+    };
+    let probe = probe(&path, &no_tpm, Some(verified.clone()));
+    assert_eq!(probe.chain_error, None);
+    let head = probe.head.expect("the probe found the head");
+    assert_eq!(head.index, offsets.len() as u64 - 1);
+    assert_eq!(head.pcr_value, Some(head_pcr(&app)));
 }

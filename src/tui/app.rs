@@ -627,6 +627,8 @@ impl App {
             Update::Failed { message } => {
                 self.provisional.clear();
                 self.verification = Verification::Failed(message);
+                // The probe reports why the chain cannot be read.
+                self.request_probe();
             }
         }
     }

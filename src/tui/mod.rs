@@ -212,8 +212,8 @@ fn run_tpm_job(
     let settings = settings.clone();
     tokio::task::spawn_blocking(move || {
         let msg = match job {
-            tpm_panel::TpmJob::Probe => {
-                Msg::TpmProbed(Box::new(tpm_panel::probe(&path, &settings)))
+            tpm_panel::TpmJob::Probe(verified) => {
+                Msg::TpmProbed(Box::new(tpm_panel::probe(&path, &settings, verified)))
             }
             tpm_panel::TpmJob::Seal { preview, options } => {
                 let result = tpm_panel::seal_entry(&path, &settings, &preview, &options);

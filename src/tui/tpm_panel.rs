@@ -11,6 +11,7 @@ use p256::ecdsa::VerifyingKey;
 
 use crate::chain::entry::SealMode;
 use crate::chain::finding::Severity;
+use crate::chain::report::Report;
 use crate::cli::KeyArgs;
 use crate::commands::quote::QuoteRecord;
 use crate::seal::SealOptions;
@@ -335,10 +336,19 @@ impl TpmView {
     }
 }
 
+/// The chain as the view's worker verified it, for a probe to reuse.
+#[derive(Debug, Clone)]
+pub struct VerifiedChain {
+    pub report: Arc<Report>,
+    pub offsets: Arc<Vec<u64>>,
+}
+
 /// Work on the TPM or the chain's lock; the event loop runs it on a blocking thread.
 #[derive(Debug, Clone)]
 pub enum TpmJob {
-    Probe,
+    /// Reads the TPM and compares it with the chain: the one the worker
+    /// verified when given, else the probe verifies the file itself.
+    Probe(Option<VerifiedChain>),
     Seal {
         preview: Box<Preview>,
         options: SealOptions,

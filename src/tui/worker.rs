@@ -295,6 +295,7 @@ impl Worker {
         let keys = self.keys.clone();
         let updates = self.updates.clone();
         let total = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let started = std::time::Instant::now();
         let job = tokio::task::spawn_blocking(move || {
             let rows = provisional_rows(&path, PROVISIONAL_LINES);
             if !rows.is_empty() {
@@ -313,12 +314,20 @@ impl Worker {
         });
         match job.await {
             Ok(Ok((engine, done))) => {
+                let verified_in = started.elapsed();
                 let end = complete_end(&self.path, done);
                 self.partial_tail = end < done;
                 self.consumed = end;
                 self.modes = initial_modes(&self.path, &engine);
                 self.engine = Some(engine);
                 self.publish(0);
+                tracing::info!(
+                    path = %self.path.display(),
+                    bytes = done,
+                    verify_ms = verified_in.as_millis(),
+                    published_ms = started.elapsed().as_millis(),
+                    "verified the whole file"
+                );
                 !self.updates.is_closed()
             }
             Ok(Err(e)) => {

@@ -1,13 +1,15 @@
 //! The operator and auditor part of the state: the seal form, the PCR pane, the quote
 //! pane and the TPM jobs they queue.
 
+use std::sync::Arc;
+
 use crossterm::event::{KeyCode, KeyEvent};
 
 use crate::chain::finding::Severity;
 use crate::tui::form::{Field, FormContext, FormOutcome, SealModeChoice};
 use crate::tui::tpm_panel::{
     default_export_dir, PcrVerdict, Probe, SealFailure, SealedInfo, TpmJob, TpmSettings, TpmStatus,
-    TpmView,
+    TpmView, VerifiedChain,
 };
 
 use super::{App, Overlay, Popup, PromptKind, Verification};
@@ -26,12 +28,23 @@ impl App {
     }
 
     /// Queues a probe of the TPM and the chain, or marks one due after the running one.
+    ///
+    /// The probe compares the TPM with the chain as the worker verified it.
+    /// While the worker verifies, nothing is queued: the finished
+    /// verification asks for the probe, so the chain is not verified twice.
     pub fn request_probe(&mut self) {
+        if matches!(self.verification, Verification::Running { .. }) {
+            return;
+        }
         if self.tpm.probe_running {
             self.tpm.probe_pending = true;
         } else {
             self.tpm.probe_running = true;
-            self.tpm_jobs.push(TpmJob::Probe);
+            let verified = self.report.as_ref().map(|report| VerifiedChain {
+                report: Arc::clone(report),
+                offsets: Arc::clone(&self.offsets),
+            });
+            self.tpm_jobs.push(TpmJob::Probe(verified));
         }
     }
 

@@ -21,7 +21,7 @@ use crate::tui::form::{Preview, SealModeChoice};
 
 use super::{
     Export, HeadFacts, HistoryLine, PcrVerdict, Probe, QuoteFiles, QuoteView, SealFailure,
-    SealedInfo, TpmFacts, TpmSettings, TpmStatus,
+    SealedInfo, TpmFacts, TpmSettings, TpmStatus, VerifiedChain,
 };
 
 /// Maximum wait for another process's lock before a job gives up.
@@ -133,9 +133,9 @@ fn tpm_status(tcti: &TctiSelection, pcr: u8, chain: Option<&ChainSnapshot>) -> T
 }
 
 /// Reads the chain, the quote log and the TPM's PCR under the chain's lock.
-// NOTE: this verifies the whole chain on every probe (after each append), which is
-// noticeable only on chains of many megabytes.
-pub fn probe(chain_file: &Path, settings: &TpmSettings) -> Probe {
+/// The chain is the one the view verified when given; reading an entry's
+/// stored fields then costs one read of its line.
+pub fn probe(chain_file: &Path, settings: &TpmSettings, verified: Option<VerifiedChain>) -> Probe {
     let _lock = match lock(chain_file) {
         Ok(lock) => lock,
         Err(e) => {
@@ -149,8 +149,13 @@ pub fn probe(chain_file: &Path, settings: &TpmSettings) -> Probe {
         }
     };
     let mut chain_error = None;
-    let chain = load_keys(&settings.key_args, chain_file)
-        .and_then(|keys| ChainSnapshot::load(chain_file, keys).map_err(|e| e.to_string()));
+    let chain = match verified {
+        Some(v) => {
+            ChainSnapshot::from_verified(chain_file, v.report, v.offsets).map_err(|e| e.to_string())
+        }
+        None => load_keys(&settings.key_args, chain_file)
+            .and_then(|keys| ChainSnapshot::load(chain_file, keys).map_err(|e| e.to_string())),
+    };
     let chain = match chain {
         Ok(chain) => Some(chain),
         Err(e) => {
