@@ -43,7 +43,7 @@ struct Tracked {
 impl Tracked {
     fn open(file: File, offset: u64) -> io::Result<Self> {
         let meta = file.metadata()?;
-        let fingerprint = Fingerprint::from_file(&file, offset)?;
+        let fingerprint = Fingerprint::from_file_in_background(&file, offset)?;
         Ok(Self {
             dev: meta.dev(),
             inode: meta.ino(),

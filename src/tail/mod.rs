@@ -23,7 +23,10 @@
 //!   `utimensat` and no ctime change), is missed.
 //! - The block check re-reads all delivered bytes, so on a large file a
 //!   `touch` or `chmod` costs one full read. Starting at a nonzero
-//!   `start_offset` also reads `[0, start_offset)` once to build the fingerprint.
+//!   `start_offset` also reads `[0, start_offset)` once to build the
+//!   fingerprint, on a background thread so appends are delivered meanwhile;
+//!   a block check waits for it. A change made to those bytes before that
+//!   thread reads them is not seen.
 //! - A truncation that removes only the partial last line (bytes never
 //!   delivered) is not `Truncated`; only `PendingTail` changes.
 //! - When a file is replaced or deleted, a partial last line of the old file
