@@ -89,7 +89,7 @@ def vm_hwm_kb(pid):
 
 
 def logged_verify_ms(state_dir):
-    """The worker's own measure of the whole-file verification, from its log."""
+    """Return the whole-file verification time the view's worker logged, in ms."""
     for path in glob.glob(os.path.join(state_dir, "**", "sealdesk.log*"), recursive=True):
         with open(path, errors="replace") as f:
             for row in f:
@@ -99,7 +99,7 @@ def logged_verify_ms(state_dir):
 
 
 def cli_verify_seconds(binary, chain, runs):
-    """Median wall time of `sealdesk verify` on the chain."""
+    """Return the median wall time of `sealdesk verify` on the chain."""
     times = []
     for _ in range(runs):
         started = time.monotonic()
