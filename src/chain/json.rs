@@ -215,19 +215,9 @@ impl<'a> Cursor<'a> {
         self.pos += 1;
         let mut escaped = false;
         loop {
-            let rest = &self.bytes[self.pos..];
-            // Fast skip over ordinary bytes: find the next quote or backslash
-            // with SIMD, then check the skipped run for control bytes in a
-            // loop the compiler vectorises.
-            let stop = memchr::memchr2(b'"', b'\\', rest).unwrap_or(rest.len());
-            let has_control = rest[..stop].iter().fold(false, |acc, &b| acc | (b < 0x20));
-            let run = if has_control {
-                rest[..stop].iter().position(|&b| b < 0x20).unwrap_or(stop)
-            } else if stop == rest.len() {
+            let Some(run) = string_stop(&self.bytes[self.pos..]) else {
                 self.pos = self.bytes.len();
                 return Err(ScanError::Incomplete);
-            } else {
-                stop
             };
             self.pos += run;
             match self.bytes[self.pos] {
@@ -701,6 +691,36 @@ impl Scanner {
     }
 }
 
+/// Finds the first byte that ends a run of ordinary string bytes: a quote, a
+/// backslash or a control byte. Eight bytes are tested at a time: for each
+/// test, the lowest flagged byte of the word is exact (a borrow can flag bytes
+/// above a true match, never below), so the lowest flag of the three is the
+/// first stop.
+fn string_stop(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let zero_bytes = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut at = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let flags = zero_bytes(w ^ (ONES * u64::from(b'"')))
+            | zero_bytes(w ^ (ONES * u64::from(b'\\')))
+            | (w.wrapping_sub(ONES * 0x20) & !w & HIGHS);
+        if flags != 0 {
+            return Some(at + (flags.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        .map(|i| at + i)
+}
+
 /// The index of the field spelled exactly `raw`, trying `hint` first.
 fn exact_field(fields: &[&str], hint: usize, raw: &[u8]) -> Option<usize> {
     if fields.get(hint).is_some_and(|f| f.as_bytes() == raw) {
@@ -849,6 +869,28 @@ mod tests {
         assert_eq!(r, Ok(Trailing::None));
         assert_eq!(s.duplicates.len(), 1);
         assert_eq!(s.duplicates[0].key, "K50");
+    }
+
+    #[test]
+    fn string_stop_agrees_with_a_byte_loop() {
+        let naive = |b: &[u8]| b.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20);
+        // Every byte value at every position of a 19-byte run, on a
+        // background of bytes next to the stops (0x20, 0x21, 0x23, 0x5b,
+        // 0x5d, 0x7f, 0x80, 0xa2, 0xdc, 0xff).
+        for background in [0x20u8, 0x21, 0x23, 0x5b, 0x5d, 0x7f, 0x80, 0xa2, 0xdc, 0xff] {
+            for at in 0..19 {
+                for byte in 0..=255u8 {
+                    let mut run = vec![background; 19];
+                    run[at] = byte;
+                    assert_eq!(string_stop(&run), naive(&run), "{run:?}");
+                    // A second stop later must not hide the first.
+                    run[18] = b'"';
+                    assert_eq!(string_stop(&run), naive(&run), "{run:?}");
+                }
+            }
+        }
+        assert_eq!(string_stop(b""), None);
+        assert_eq!(string_stop(b"abcdefgh"), None);
     }
 
     #[test]
