@@ -1,45 +1,113 @@
 //! The hash, HMAC and PCR arithmetic of the chain format.
+//!
+//! PCR extends and HMACs of a 32-byte hash each take two SHA-256 blocks, and
+//! there is one of each per entry, so both run the compression function
+//! directly on prepared blocks instead of going through a buffered hasher.
 
-use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 pub type Hash32 = [u8; 32];
 
 pub const ZERO32: Hash32 = [0u8; 32];
 
+/// The SHA-256 initial hash value.
+const SHA256_IV: [u32; 8] = [
+    0x6a09_e667,
+    0xbb67_ae85,
+    0x3c6e_f372,
+    0xa54f_f53a,
+    0x510e_527f,
+    0x9b05_688c,
+    0x1f83_d9ab,
+    0x5be0_cd19,
+];
+
+const BLOCK: usize = 64;
+
 pub fn sha256(bytes: &[u8]) -> Hash32 {
     Sha256::digest(bytes).into()
 }
 
-/// TPM 2.0 PCR_Extend for the SHA-256 bank: SHA-256(old || digest).
-pub fn pcr_extend(old: &Hash32, digest: &Hash32) -> Hash32 {
-    let mut h = Sha256::new();
-    h.update(old);
-    h.update(digest);
-    h.finalize().into()
+/// Compresses one 64-byte block into `state`.
+// sha2 0.10 takes blocks as generic-array 0.14 arrays, a type that release
+// marks deprecated in favour of generic-array 1.x, which sha2 0.10 cannot take.
+#[allow(deprecated)]
+fn compress(state: &mut [u32; 8], block: &[u8; BLOCK]) {
+    use sha2::digest::generic_array::GenericArray;
+    sha2::compress256(state, &[GenericArray::from(*block)]);
 }
 
-/// An HMAC-SHA256 key, prepared once and cloned for each message.
+/// The digest bytes of a finished state.
+fn digest_of(state: &[u32; 8]) -> Hash32 {
+    let mut out = [0u8; 32];
+    for (chunk, word) in out.chunks_exact_mut(4).zip(state) {
+        chunk.copy_from_slice(&word.to_be_bytes());
+    }
+    out
+}
+
+/// The last block of a message whose final 32 bytes are `tail`, after
+/// `prefix_blocks` full blocks: `tail`, the 0x80 marker, zeros and the bit length.
+fn final_block(tail: &Hash32, prefix_blocks: u64) -> [u8; BLOCK] {
+    let mut block = [0u8; BLOCK];
+    block[..32].copy_from_slice(tail);
+    block[32] = 0x80;
+    let bits = (prefix_blocks * BLOCK as u64 + 32) * 8;
+    block[56..].copy_from_slice(&bits.to_be_bytes());
+    block
+}
+
+/// TPM 2.0 PCR_Extend for the SHA-256 bank: SHA-256(old || digest).
+pub fn pcr_extend(old: &Hash32, digest: &Hash32) -> Hash32 {
+    let mut block = [0u8; BLOCK];
+    block[..32].copy_from_slice(old);
+    block[32..].copy_from_slice(digest);
+    // The padding of a 64-byte message is a block of its own.
+    let mut padding = [0u8; BLOCK];
+    padding[0] = 0x80;
+    padding[56..].copy_from_slice(&(BLOCK as u64 * 8).to_be_bytes());
+    let mut state = SHA256_IV;
+    compress(&mut state, &block);
+    compress(&mut state, &padding);
+    digest_of(&state)
+}
+
+/// An HMAC-SHA256 key, with the inner and outer key blocks compressed once.
 #[derive(Clone)]
 pub struct HmacKey {
-    mac: Hmac<Sha256>,
+    inner: [u32; 8],
+    outer: [u32; 8],
 }
 
 impl HmacKey {
     pub fn new(secret: &[u8]) -> Self {
-        // HMAC accepts keys of any length, so new_from_slice cannot fail.
-        let mac = match Hmac::<Sha256>::new_from_slice(secret) {
-            Ok(mac) => mac,
-            Err(_) => unreachable!("HMAC takes keys of any length"),
+        // Keys longer than a block are hashed first; shorter ones are padded with zeros.
+        let mut key = [0u8; BLOCK];
+        if secret.len() > BLOCK {
+            key[..32].copy_from_slice(&sha256(secret));
+        } else {
+            key[..secret.len()].copy_from_slice(secret);
+        }
+        let pad = |byte: u8| {
+            let mut block = key;
+            block.iter_mut().for_each(|b| *b ^= byte);
+            let mut state = SHA256_IV;
+            compress(&mut state, &block);
+            state
         };
-        HmacKey { mac }
+        HmacKey {
+            inner: pad(0x36),
+            outer: pad(0x5c),
+        }
     }
 
     /// HMAC over the 32 raw hash bytes, as the reference signs.
     pub fn sign(&self, hash: &Hash32) -> Hash32 {
-        let mut mac = self.mac.clone();
-        mac.update(hash);
-        mac.finalize().into_bytes().into()
+        let mut inner = self.inner;
+        compress(&mut inner, &final_block(hash, 1));
+        let mut outer = self.outer;
+        compress(&mut outer, &final_block(&digest_of(&inner), 1));
+        digest_of(&outer)
     }
 }
 
@@ -55,6 +123,33 @@ pub fn text_name(text: &[u8]) -> Hash32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hmac_matches_the_hmac_crate_for_every_key_length() {
+        use hmac::{Hmac, Mac};
+        let hash = sha256(b"a message");
+        for len in [0, 1, 31, 32, 55, 63, 64, 65, 100, 200] {
+            let secret: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            let mut mac = Hmac::<Sha256>::new_from_slice(&secret).unwrap();
+            mac.update(&hash);
+            let expected: Hash32 = mac.finalize().into_bytes().into();
+            assert_eq!(
+                HmacKey::new(&secret).sign(&hash),
+                expected,
+                "key of {len} bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn pcr_extend_is_sha256_of_both() {
+        let old = sha256(b"old");
+        let digest = sha256(b"new");
+        let mut both = old.to_vec();
+        both.extend_from_slice(&digest);
+        assert_eq!(pcr_extend(&old, &digest), sha256(&both));
+        assert_eq!(pcr_extend(&ZERO32, &ZERO32), sha256(&[0u8; 64]));
+    }
 
     #[test]
     fn worked_example_one_signature_and_pcr() {
