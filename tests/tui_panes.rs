@@ -1104,7 +1104,10 @@ fn demo_tcti_not_called_command_line() {
 /// for that verification instead of verifying the file a second time.
 #[test]
 fn probe_waits_for_verification_and_reuses_it() {
-    let path = vector("fixed-timestamps");
+    // A copy, since the probe takes the chain's lock beside the file.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("decisions_sealed.jsonl");
+    std::fs::copy(vector("fixed-timestamps"), &path).expect("copy the fixture");
     let engine = verify_file(&path, VerifyKeys::default(), &mut |_| {}).expect("fixture verifies");
     let offsets: Vec<u64> = (0..engine.entries())
         .filter_map(|i| engine.entry_offset(i))
