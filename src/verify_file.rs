@@ -17,6 +17,9 @@ use crate::chain::verify::{Engine, LineSource, VerifyKeys};
 /// Bytes read per chunk; a line longer than this grows one chunk to fit it.
 const CHUNK: usize = 1 << 20;
 
+/// How many lines ahead the engine's name look-ups are prefetched.
+const PREFETCH_AHEAD: usize = 16;
+
 /// An error that prevents verifying a chain at all.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -267,9 +270,19 @@ pub fn verify_file(
     for analysed in done_rx {
         waiting.insert(analysed.seq, analysed);
         while let Some(mut batch) = waiting.remove(&next) {
-            for (facts, offset, has_newline) in batch.lines.drain(..) {
+            let lines = &mut batch.lines;
+            for (facts, ..) in lines.iter().take(PREFETCH_AHEAD) {
+                engine.prefetch(facts);
+            }
+            for k in 0..lines.len() {
+                if let Some((ahead, ..)) = lines.get(k + PREFETCH_AHEAD) {
+                    engine.prefetch(ahead);
+                }
+                let (facts, offset, has_newline) =
+                    std::mem::replace(&mut lines[k], (LineFacts::blank(), 0, false));
                 engine.push_line(facts, offset, has_newline, &source);
             }
+            lines.clear();
             // The workers may have finished; then the list is simply dropped.
             let _ = spare_lines_tx.send(batch.lines);
             progress(batch.end_offset);

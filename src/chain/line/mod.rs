@@ -177,6 +177,16 @@ pub struct LineFacts {
     pub rewrites: u32,
 }
 
+impl LineFacts {
+    /// The facts of an empty line, a cheap placeholder.
+    pub fn blank() -> Self {
+        LineFacts {
+            class: LineClass::Blank,
+            rewrites: 0,
+        }
+    }
+}
+
 /// Per-thread state for analysing lines.
 pub struct LineAnalyzer {
     scanner: Scanner,

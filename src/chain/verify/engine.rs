@@ -3,8 +3,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use hashbrown::HashTable;
-
 use crate::chain::crypto::{Hash32, ZERO32};
 use crate::chain::entry::SealMode;
 use crate::chain::finding::{Finding, FindingKind, Severity};
@@ -17,7 +15,10 @@ use super::keys::VerifyKeys;
 
 mod derived;
 mod forks;
+mod names;
 mod signatures;
+
+use names::NameIndex;
 
 /// Re-reads an earlier record when the engine needs more of it than it keeps.
 pub trait LineSource {
@@ -101,7 +102,7 @@ pub struct Engine {
     prefixes: Vec<u64>,
     offsets: Vec<u64>,
     flags: Vec<u8>,
-    names: HashTable<u32>,
+    names: NameIndex,
     /// Parents that are not the entry before in the file (index to parent).
     parents: HashMap<u32, u32>,
     expected_pcrs: HashMap<u32, Hash32>,
@@ -138,7 +139,7 @@ impl Engine {
             prefixes: Vec::new(),
             offsets: Vec::new(),
             flags: Vec::new(),
-            names: HashTable::new(),
+            names: NameIndex::default(),
             parents: HashMap::new(),
             expected_pcrs: HashMap::new(),
             expected_idxs: HashMap::new(),
@@ -158,6 +159,15 @@ impl Engine {
         }
     }
 
+    /// Asks the CPU to start loading the part of the name index that pushing
+    /// `line` will read first. Verifying a large file calls this a few lines
+    /// ahead, which hides most of the cache misses of the look-ups.
+    pub fn prefetch(&self, line: &LineFacts) {
+        if let LineClass::Entry { facts, .. } = &line.class {
+            self.names.prefetch(prefix(&facts.name));
+        }
+    }
+
     /// Reserves room for about `entries` more entries, so that a large file
     /// does not rehash the name table as it grows.
     pub fn reserve(&mut self, entries: usize) {
@@ -165,7 +175,7 @@ impl Engine {
         self.offsets.reserve(entries);
         self.flags.reserve(entries);
         let prefixes = &self.prefixes;
-        self.names.reserve(entries, |&i| prefixes[i as usize]);
+        self.names.reserve(entries, |i| prefixes[i as usize]);
     }
 
     pub fn keys(&self) -> &VerifyKeys {
@@ -386,7 +396,7 @@ impl Engine {
             .filter(|s| s.name == *name)
             .map(|s| s.index);
         let mut found = None;
-        for &i in self.names.iter_hash(p) {
+        for i in self.names.candidates(p) {
             if self.prefixes[i as usize] != p {
                 continue;
             }
@@ -493,8 +503,7 @@ impl Engine {
         }
         let p = prefix(&facts.name);
         let prefixes = &self.prefixes;
-        self.names
-            .insert_unique(p, index, |&i| prefixes[i as usize]);
+        self.names.insert(p, index, |i| prefixes[i as usize]);
         let waiting = if self.unresolved.is_empty() {
             None
         } else {
