@@ -223,3 +223,57 @@ fn json_output_escapes_bidi_and_c1_in_path() {
     let value = report(&output);
     assert!(value["file"].as_str().unwrap().contains("evil"));
 }
+
+/// Stored hashes are chosen by whoever writes the file. Twenty thousand
+/// entries whose stored hashes share their first 28 bytes once made every
+/// look-up re-read all earlier entries (about ten minutes); the names are
+/// now hashed with random keys. The limit below only catches that kind of
+/// blow-up: the run takes well under a second.
+#[test]
+fn stored_hashes_sharing_a_prefix_verify_in_linear_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("decisions_sealed.jsonl");
+    let mut writer = ChainWriter::sample(20_000);
+    for (i, line) in writer.lines.iter_mut().enumerate() {
+        line.hash = format!("{}{i:08x}", "a".repeat(56));
+    }
+    std::fs::write(&path, writer.bytes()).unwrap();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sealdesk"))
+        .args(["verify", "--format", "json"])
+        .arg(&path)
+        .env_remove("SEALDESK_HMAC_SECRET")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = Vec::new();
+    let reader = {
+        let mut stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            stdout.read_to_end(&mut out).unwrap();
+            out
+        })
+    };
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("verify still running after 60 s: quadratic look-ups are back");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&reader.join().unwrap()).unwrap();
+    assert_eq!(report["entries"], 20_000);
+    let kinds: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert!(!kinds.contains(&"duplicate_entry"));
+    assert!(kinds.contains(&"hash_mismatch"));
+}

@@ -1,7 +1,9 @@
 //! The engine's state, linking, duplicates and crash residue. Derived-value
 //! replay, signature findings, and forks with the report are in the submodules.
 
+use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasher;
 
 use crate::chain::crypto::{Hash32, ZERO32};
 use crate::chain::entry::SealMode;
@@ -99,7 +101,10 @@ struct Fork {
 pub struct Engine {
     keys: VerifyKeys,
     analyzer: LineAnalyzer,
-    prefixes: Vec<u64>,
+    /// Keyed hash of each entry's name (see `name_hash`).
+    name_hashes: Vec<u64>,
+    /// Random keys of the name hash, new for each engine.
+    name_hasher: RandomState,
     offsets: Vec<u64>,
     flags: Vec<u8>,
     names: NameIndex,
@@ -125,18 +130,13 @@ pub struct Engine {
     unreadable_lines: u64,
 }
 
-fn prefix(name: &Hash32) -> u64 {
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&name[..8]);
-    u64::from_le_bytes(b)
-}
-
 impl Engine {
     pub fn new(keys: VerifyKeys) -> Self {
         Engine {
             keys,
             analyzer: LineAnalyzer::new(),
-            prefixes: Vec::new(),
+            name_hashes: Vec::new(),
+            name_hasher: RandomState::new(),
             offsets: Vec::new(),
             flags: Vec::new(),
             names: NameIndex::default(),
@@ -164,18 +164,18 @@ impl Engine {
     /// ahead, which hides most of the cache misses of the look-ups.
     pub fn prefetch(&self, line: &LineFacts) {
         if let LineClass::Entry { facts, .. } = &line.class {
-            self.names.prefetch(prefix(&facts.name));
+            self.names.prefetch(self.name_hash(&facts.name));
         }
     }
 
     /// Reserves room for about `entries` more entries, so that a large file
     /// does not rehash the name table as it grows.
     pub fn reserve(&mut self, entries: usize) {
-        self.prefixes.reserve(entries);
+        self.name_hashes.reserve(entries);
         self.offsets.reserve(entries);
         self.flags.reserve(entries);
-        let prefixes = &self.prefixes;
-        self.names.reserve(entries, |i| prefixes[i as usize]);
+        let hashes = &self.name_hashes;
+        self.names.reserve(entries, |i| hashes[i as usize]);
     }
 
     pub fn keys(&self) -> &VerifyKeys {
@@ -184,7 +184,7 @@ impl Engine {
 
     /// Number of entries so far.
     pub fn entries(&self) -> u64 {
-        self.prefixes.len() as u64
+        self.name_hashes.len() as u64
     }
 
     /// Number of lines so far.
@@ -304,7 +304,7 @@ impl Engine {
                     source,
                 );
                 if !has_newline {
-                    let index = self.prefixes.len() as u64 - 1;
+                    let index = self.name_hashes.len() as u64 - 1;
                     self.torn_tail(
                         Some(index),
                         line_no,
@@ -387,9 +387,17 @@ impl Engine {
         self.findings.len() - 1
     }
 
-    /// Finds an earlier entry by name, confirming prefix matches.
-    fn lookup(&self, name: &Hash32, source: &dyn LineSource) -> Option<u32> {
-        let p = prefix(name);
+    /// Hashes a name with keys chosen at random for this engine. Stored names
+    /// are written by whoever wrote the file, so a hash of their bytes alone
+    /// (their first eight bytes, say) lets a file make every name collide and
+    /// each look-up walk all earlier entries.
+    fn name_hash(&self, name: &Hash32) -> u64 {
+        self.name_hasher.hash_one(name)
+    }
+
+    /// Finds an earlier entry by name (whose `name_hash` is `p`), confirming
+    /// hash matches by the full name.
+    fn lookup(&self, name: &Hash32, p: u64, source: &dyn LineSource) -> Option<u32> {
         let prev_match = self
             .prev
             .as_ref()
@@ -397,7 +405,7 @@ impl Engine {
             .map(|s| s.index);
         let mut found = None;
         for i in self.names.candidates(p) {
-            if self.prefixes[i as usize] != p {
+            if self.name_hashes[i as usize] != p {
                 continue;
             }
             if prev_match == Some(i) {
@@ -409,7 +417,7 @@ impl Engine {
                     break;
                 }
                 Some(_) => {}
-                // Without a source, a full 64-bit prefix match is taken as a match.
+                // Without a source, equal keyed 64-bit hashes are taken as a match.
                 None => {
                     found = Some(i);
                     break;
@@ -465,9 +473,10 @@ impl Engine {
         (record_offset, offset): (u64, u64),
         source: &dyn LineSource,
     ) {
-        let index = self.prefixes.len() as u32;
+        let index = self.name_hashes.len() as u32;
         let index64 = u64::from(index);
-        self.prefixes.push(prefix(&facts.name));
+        let p = self.name_hash(&facts.name);
+        self.name_hashes.push(p);
         self.offsets.push(record_offset);
         self.flags.push(0);
         let at = |f: Finding| f.at(Some(index64), line_no, offset);
@@ -491,7 +500,7 @@ impl Engine {
         }
 
         // A replayed line takes no part in links.
-        if let Some(original) = self.lookup(&facts.name, source) {
+        if let Some(original) = self.lookup(&facts.name, p, source) {
             self.flags[index as usize] |= DUPLICATE;
             self.push_finding(at(Finding::new(
                 FindingKind::DuplicateEntry,
@@ -501,9 +510,8 @@ impl Engine {
             self.set_head(index64, &mut facts);
             return;
         }
-        let p = prefix(&facts.name);
-        let prefixes = &self.prefixes;
-        self.names.insert(p, index, |i| prefixes[i as usize]);
+        let hashes = &self.name_hashes;
+        self.names.insert(p, index, |i| hashes[i as usize]);
         let waiting = if self.unresolved.is_empty() {
             None
         } else {
@@ -542,7 +550,7 @@ impl Engine {
             }
             Previous::Name(name) => match prev.as_ref().filter(|p| p.name == name) {
                 Some(p) => Some(p.clone()),
-                None => match self.lookup(&name, source) {
+                None => match self.lookup(&name, self.name_hash(&name), source) {
                     Some(pi) => self.reload(pi, source),
                     None => {
                         let fi = self.push_finding(at(Finding::new(

@@ -55,7 +55,7 @@ impl Engine {
         if self.forks.is_empty() {
             return Vec::new();
         }
-        let n = self.prefixes.len();
+        let n = self.name_hashes.len();
         let mut last = (0..n as u32).collect::<Vec<u32>>();
         let mut error: Vec<bool> = self.flags.iter().map(|f| f & HAS_ERROR != 0).collect();
         let mut parent = vec![u32::MAX; n];
@@ -126,7 +126,7 @@ impl Engine {
                 );
             }
         }
-        if self.prefixes.is_empty() {
+        if self.name_hashes.is_empty() {
             findings.push(Finding::new(
                 FindingKind::EmptyChain,
                 "the file holds no entry".to_owned(),
@@ -135,7 +135,7 @@ impl Engine {
         // Stable: findings of one line keep the order they were found in.
         findings.sort_by_key(|f| f.offset.unwrap_or(u64::MAX));
 
-        let n = self.prefixes.len() as u32;
+        let n = self.name_hashes.len() as u32;
         let segments = self
             .segment_starts
             .iter()

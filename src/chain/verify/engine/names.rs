@@ -1,7 +1,8 @@
 //! The index of entries by name, for duplicate and parent look-ups.
 //!
-//! Names are SHA-256 digests (or digests of a text that is not one), so their
-//! first 64 bits are already uniform and serve as the hash. The table is open
+//! The engine hashes each name with random keys (a file chooses its stored
+//! names, so their own bytes are no hash), and the table works on those
+//! 64-bit hashes, called prefixes here. The table is open
 //! addressing with linear probing: each slot contains the high 32 bits of a
 //! prefix as a tag and the entry index plus one (0 marks an empty slot). The
 //! low bits of the prefix pick the first slot. On a million-entry chain every
