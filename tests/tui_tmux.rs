@@ -262,3 +262,77 @@ fn rows_show_while_a_large_chain_verifies() {
     eprintln!("first rows after {elapsed:?}");
     tmux(&["send-keys", "-t", &session, "q"]);
 }
+
+/// A byte changed in place while the first verification runs, in bytes the
+/// reader has already passed, must not leave a VALID verdict: the view
+/// verifies again when the file's change time moved during the run.
+#[test]
+fn edit_during_first_verification_is_verified_again() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!(
+            "skipping edit_during_first_verification_is_verified_again: tmux is not installed"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let chain = dir.path().join("decisions_sealed.jsonl");
+    let writer = ChainWriter::sample(300_000);
+    let bytes = writer.bytes();
+    std::fs::write(&chain, &bytes).expect("write chain");
+    // A byte of a reason about 1 MB in: read in the first chunk, past the
+    // 4 KiB window the follower compares on every check.
+    let reason_at = bytes[1_000_000..]
+        .windows(9)
+        .position(|w| w == b"\"reason\":")
+        .expect("a reason after 1 MB")
+        + 1_000_000
+        + 10;
+    let original = bytes[reason_at];
+    drop(bytes);
+    drop(writer);
+
+    let session = format!("sealdesk-edit-{}", std::process::id());
+    let _guard = Session(session.clone());
+    let command = format!(
+        "XDG_STATE_HOME='{}' '{}' '{}'; sleep 60",
+        dir.path().display(),
+        env!("CARGO_BIN_EXE_sealdesk"),
+        chain.display()
+    );
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "120",
+        "-y",
+        "40",
+        &command,
+    ]);
+    wait_for(&session, "the progress of the first verification", |s| {
+        s.contains("verifying…") && s.contains('%')
+    });
+    {
+        use std::os::unix::fs::FileExt;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&chain)
+            .expect("open for the edit");
+        let changed = if original == b'X' { b'Y' } else { b'X' };
+        file.write_at(&[changed], reason_at as u64).expect("edit");
+    }
+    let during = capture(&session);
+    if !during.contains("verifying…") {
+        eprintln!("skipping the check: verification ended before the edit (a fast build)");
+        return;
+    }
+    let screen = wait_for(&session, "an INVALID verdict after the edit", |s| {
+        s.contains("INVALID")
+    });
+    assert!(
+        screen.contains("hash_mismatch") || screen.contains("error"),
+        "{screen}"
+    );
+    tmux(&["send-keys", "-t", &session, "q"]);
+}

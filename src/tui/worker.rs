@@ -286,8 +286,35 @@ impl Worker {
         }
     }
 
-    /// Runs the parallel verification over the whole file; false when the view is gone.
+    /// Runs the parallel verification over the whole file, again while the
+    /// file was changed in place during it; false when the view is gone.
     async fn verify_from_scratch(&mut self) -> bool {
+        loop {
+            let before = FileStamp::of(&self.path);
+            if !self.verify_once().await {
+                return false;
+            }
+            if self.engine.is_none() {
+                return true;
+            }
+            let after = FileStamp::of(&self.path);
+            match (before, after) {
+                (Some(before), Some(after)) if before.changed_in_place(&after) => {
+                    let text = "changed in place while it was being verified; verifying again";
+                    tracing::info!(path = %self.path.display(), event = text, "file event");
+                    self.send(Update::FileEvent {
+                        at: SystemTime::now(),
+                        text: text.to_owned(),
+                        change: Some(FileChange::Modified { offset: 0 }),
+                    });
+                }
+                _ => return true,
+            }
+        }
+    }
+
+    /// Runs the parallel verification over the whole file once; false when the view is gone.
+    async fn verify_once(&mut self) -> bool {
         self.generation += 1;
         let generation = self.generation;
         self.send(Update::Reverifying { generation });
@@ -438,6 +465,41 @@ impl Worker {
         }
         self.consumed = offset + bytes.len() as u64;
         self.publish(base);
+    }
+}
+
+/// Identity, size and change times of the file, taken around a verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    dev: u64,
+    inode: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileStamp {
+    fn of(path: &Path) -> Option<FileStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path).ok()?;
+        Some(FileStamp {
+            dev: meta.dev(),
+            inode: meta.ino(),
+            size: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        })
+    }
+
+    /// True when the bytes verified may differ from the file now: another
+    /// file at the path, a shorter file, or the same size with a new change
+    /// time. A file that only grew was appended to, which the follower reads.
+    // NOTE: an in-place change made together with an append during the
+    // verification is not distinguished from the append, as with the follower.
+    fn changed_in_place(&self, now: &FileStamp) -> bool {
+        (self.dev, self.inode) != (now.dev, now.inode)
+            || now.size < self.size
+            || (now.size == self.size && (self.mtime, self.ctime) != (now.mtime, now.ctime))
     }
 }
 
