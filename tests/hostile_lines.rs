@@ -212,6 +212,30 @@ fn fragment_then_record_same_line() {
 }
 
 #[test]
+fn record_torn_at_every_byte_then_written_again_on_the_same_line() {
+    // Every cut of the third record, the cuts right after a key's `:` included
+    // (there the record written after it parses as that key's value).
+    let w = ChainWriter::sample(4);
+    let clean = records(&w);
+    for cut in 1..clean[2].len() {
+        let mut lines = clean.clone();
+        let mut torn = clean[2][..cut].to_vec();
+        torn.extend_from_slice(&clean[2]);
+        lines[2] = torn;
+        // Checked without saving each of the 400-odd files as a fixture.
+        let name = format!("torn-at-{cut}");
+        let (report, code) = verify_bytes(&build(&lines, false), None);
+        assert_findings(
+            &name,
+            &report,
+            code,
+            &dev(vec![on_line("crash_residue", 3)]),
+        );
+        assert_eq!(report["entries"].as_u64(), Some(4), "{name}: entries");
+    }
+}
+
+#[test]
 fn residue_then_record_offset_is_record_start() {
     // Findings on the recovered record carry the record's own offset.
     let w = ChainWriter::sample(4);

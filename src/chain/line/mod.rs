@@ -280,10 +280,26 @@ impl LineAnalyzer {
                 )),
                 rewrites,
             },
-            Err(ScanError::Incomplete) if body.first() == Some(&b'{') => LineFacts {
-                class: LineClass::Residue(ResidueKind::Fragment),
-                rewrites,
-            },
+            Err(ScanError::Incomplete) if body.first() == Some(&b'{') => {
+                // A record torn right where a value starts (after `"key":`)
+                // takes the complete record written after it as that value,
+                // so the line reads as unfinished, not as invalid.
+                if let Some(split) = self.find_split(body, body.len()) {
+                    if let Ok(facts) = self.record(line, offset + split, keys) {
+                        return LineFacts {
+                            class: LineClass::Entry {
+                                residue: Some(ResidueKind::Fragment),
+                                facts,
+                            },
+                            rewrites,
+                        };
+                    }
+                }
+                LineFacts {
+                    class: LineClass::Residue(ResidueKind::Fragment),
+                    rewrites,
+                }
+            }
             Err(ScanError::Incomplete) => LineFacts {
                 class: LineClass::Malformed("the line ends inside a JSON value".to_owned()),
                 rewrites,
