@@ -277,3 +277,33 @@ fn stored_hashes_sharing_a_prefix_verify_in_linear_time() {
     assert!(!kinds.contains(&"duplicate_entry"));
     assert!(kinds.contains(&"hash_mismatch"));
 }
+
+/// The reference logger signs with an empty HMAC key when it finds a TPM
+/// device but cannot sign with it. Such signatures are invalid under any
+/// configured secret, and the finding says which key they verify under.
+#[test]
+fn signature_under_the_empty_key_is_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("decisions_sealed.jsonl");
+    let mut writer = ChainWriter::new("");
+    for i in 0..3 {
+        writer.push(Fields::sample(i));
+    }
+    std::fs::write(&path, writer.bytes()).unwrap();
+    for secret in [None, Some("a configured secret")] {
+        let run = common::chain::run_verify(&path, secret, "json");
+        assert_eq!(run.code, 1, "{secret:?}");
+        let report = run.report();
+        let invalid: Vec<&Value> = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["kind"] == "signature_invalid")
+            .collect();
+        assert_eq!(invalid.len(), 3, "{secret:?}: {report}");
+        for finding in invalid {
+            let message = finding["message"].as_str().unwrap();
+            assert!(message.contains("empty HMAC key"), "{message}");
+        }
+    }
+}

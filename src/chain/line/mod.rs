@@ -92,6 +92,9 @@ pub enum SignatureCheck {
     Valid,
     /// Valid only under the development key while another secret is configured.
     DevKeyOnly,
+    /// Valid only under an empty HMAC key, which the reference logger uses
+    /// when it found a TPM device but could not sign with it.
+    EmptyKeyOnly,
     /// Valid under none.
     Invalid,
     /// Not checked: unknown or missing seal mode.

@@ -23,6 +23,8 @@ pub struct TpmKey {
 pub struct VerifyKeys {
     pub hmac: HmacKey,
     pub dev_hmac: HmacKey,
+    /// The empty key, to explain signatures made with it.
+    pub empty_hmac: HmacKey,
     /// True when no secret was configured, so the development key is the secret.
     pub secret_is_dev_key: bool,
     pub tpm: Vec<TpmKey>,
@@ -38,6 +40,7 @@ impl VerifyKeys {
             Some(s) => VerifyKeys {
                 hmac: HmacKey::new(s),
                 dev_hmac,
+                empty_hmac: HmacKey::new(b""),
                 secret_is_dev_key: s == DEV_KEY.as_bytes(),
                 tpm: Vec::new(),
                 pins: Vec::new(),
@@ -45,6 +48,7 @@ impl VerifyKeys {
             None => VerifyKeys {
                 hmac: dev_hmac.clone(),
                 dev_hmac,
+                empty_hmac: HmacKey::new(b""),
                 secret_is_dev_key: true,
                 tpm: Vec::new(),
                 pins: Vec::new(),

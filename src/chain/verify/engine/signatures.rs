@@ -34,6 +34,12 @@ impl Engine {
                     "the signature does not verify under the configured secret; it verifies only under the public development key".to_owned(),
                 )));
             }
+            SignatureCheck::EmptyKeyOnly => {
+                self.push_finding(at(Finding::new(
+                    FindingKind::SignatureInvalid,
+                    "the signature does not verify under the configured secret; it verifies only under an empty HMAC key, which the reference logger uses when it finds a TPM device but cannot sign with it, so anyone can forge it".to_owned(),
+                )));
+            }
             SignatureCheck::Invalid => {
                 let what = match facts.seal_mode {
                     Some(SealMode::Tpm) => {
