@@ -183,8 +183,9 @@ def main():
         print(f"  as logged by the view's worker: {logged_ms / 1000:.2f} s "
               f"({logged_ms / 1000 / cli_seconds:.2f}x `sealdesk verify`)")
     print(f"peak RSS of the view: {peak_kb / 1024:.1f} MiB ({peak_kb * 1024 / size:.3f} of the file size)")
-    print("append shown and verified: median %.0f ms, max %.0f ms over %d appends"
-          % (statistics.median(append_times) * 1000, max(append_times) * 1000, len(append_times)))
+    print("append shown and verified: median %.0f ms, max %.0f ms over %d appends (%s)"
+          % (statistics.median(append_times) * 1000, max(append_times) * 1000, len(append_times),
+             ", ".join(f"{t * 1000:.0f}" for t in append_times)))
     print("key response during verification: " + ", ".join(f"{k * 1000:.0f} ms" for k in key_times))
     return 0
 

@@ -413,10 +413,21 @@ impl Follower {
         let Some(tracked) = self.current.as_mut() else {
             return Ok(());
         };
-        tracked.size = before.len().max(tracked.offset);
-        tracked.mtime = (before.mtime(), before.mtime_nsec());
-        tracked.ctime = (before.ctime(), before.ctime_nsec());
         let end = tracked.offset + unterminated;
+        // More bytes than the stat counted: an append raced the stat, and
+        // its change times would look like an in-place change at the next
+        // check, which re-reads the whole file. A stat that counts exactly
+        // the bytes read is taken as the baseline instead (an in-place change
+        // made together with an append is missed either way).
+        let after = if end > before.len() {
+            tracked.file.metadata().ok().filter(|m| m.len() == end)
+        } else {
+            None
+        };
+        let baseline = after.as_ref().unwrap_or(&before);
+        tracked.size = baseline.len().max(tracked.offset);
+        tracked.mtime = (baseline.mtime(), baseline.mtime_nsec());
+        tracked.ctime = (baseline.ctime(), baseline.ctime_nsec());
         self.update_pending(end)
     }
 
