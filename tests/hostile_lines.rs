@@ -236,6 +236,39 @@ fn record_torn_at_every_byte_then_written_again_on_the_same_line() {
 }
 
 #[test]
+fn two_crashes_or_nul_blocks_before_a_record_keep_it() {
+    // Two torn records, NUL bytes then a torn record, and a torn record then
+    // NUL bytes, each followed on the same line by the record written again.
+    let w = ChainWriter::sample(4);
+    let clean = records(&w);
+    let nuls = [0u8; 37];
+    for cut in (1..clean[2].len()).step_by(7) {
+        let torn = &clean[2][..cut];
+        let shapes: [(&str, Vec<u8>); 3] = [
+            (
+                "two-fragments",
+                [torn, &clean[1][..cut.min(clean[1].len() - 1)], &clean[2]].concat(),
+            ),
+            ("nuls-fragment", [&nuls[..], torn, &clean[2]].concat()),
+            ("fragment-nuls", [torn, &nuls[..], &clean[2]].concat()),
+        ];
+        for (shape, line) in shapes {
+            let mut lines = clean.clone();
+            lines[2] = line;
+            let name = format!("{shape}-{cut}");
+            let (report, code) = verify_bytes(&build(&lines, false), None);
+            assert_findings(
+                &name,
+                &report,
+                code,
+                &dev(vec![on_line("crash_residue", 3)]),
+            );
+            assert_eq!(report["entries"].as_u64(), Some(4), "{name}: entries");
+        }
+    }
+}
+
+#[test]
 fn residue_then_record_offset_is_record_start() {
     // Findings on the recovered record carry the record's own offset.
     let w = ChainWriter::sample(4);

@@ -253,11 +253,21 @@ impl LineAnalyzer {
                     },
                     rewrites,
                 },
-                Err(reason) => LineFacts {
-                    class: LineClass::Malformed(format!(
-                        "{nuls} NUL bytes followed by bytes that are not a complete record ({reason})"
-                    )),
-                    rewrites,
+                // NUL bytes, then a torn record, then the record written again.
+                Err(reason) => match self.record_after_fragment(line, offset + nuls, keys) {
+                    Some(facts) => LineFacts {
+                        class: LineClass::Entry {
+                            residue: Some(ResidueKind::Fragment),
+                            facts,
+                        },
+                        rewrites,
+                    },
+                    None => LineFacts {
+                        class: LineClass::Malformed(format!(
+                            "{nuls} NUL bytes followed by bytes that are not a complete record ({reason})"
+                        )),
+                        rewrites,
+                    },
                 },
             };
         }
@@ -353,16 +363,47 @@ impl LineAnalyzer {
             if !prefix_ok {
                 continue;
             }
-            if matches!(
-                self.scanner.scan(&body[p..], &mut self.scan),
-                Ok(Trailing::None)
-            ) && self.scan.is_object
-                && self.scan.entry.iter().any(|_| true)
-            {
+            if self.is_complete_record(&body[p..]) {
+                return Some(p);
+            }
+        }
+        // Two crashes in a row, or a torn record followed by NUL bytes (a
+        // block the file system had not written yet), leave bytes before the
+        // record that are no prefix of one object. The record itself starts
+        // the way the reference writes every record.
+        let mut tried = 0;
+        for p in memchr::memmem::find_iter(&body[1..], b"{\"entry\"").map(|p| p + 1) {
+            tried += 1;
+            if tried > MAX_SPLIT_CANDIDATES {
+                return None;
+            }
+            if self.is_complete_record(&body[p..]) {
                 return Some(p);
             }
         }
         None
+    }
+
+    /// Analyses a complete record that follows a torn one in `line[start..]`.
+    fn record_after_fragment(
+        &mut self,
+        line: &[u8],
+        start: usize,
+        keys: &VerifyKeys,
+    ) -> Option<EntryFacts> {
+        let bytes = &line[start..];
+        if bytes.first() != Some(&b'{') {
+            return None;
+        }
+        let split = self.find_split(bytes, 0)?;
+        self.record(line, start + split, keys).ok()
+    }
+
+    /// True when `bytes` is one complete JSON object with an `entry` object.
+    fn is_complete_record(&mut self, bytes: &[u8]) -> bool {
+        matches!(self.scanner.scan(bytes, &mut self.scan), Ok(Trailing::None))
+            && self.scan.is_object
+            && !self.scan.entry.is_empty()
     }
 
     /// Scans and analyses the record starting at `start`; `Err` gives the reason it is no entry.
