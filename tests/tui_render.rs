@@ -523,6 +523,36 @@ fn emptied_and_deleted_file_not_valid() {
 }
 
 #[test]
+fn file_back_after_delete_shows_its_verdict() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = chain_with_parents(dir.path(), 10, |i| i.checked_sub(1));
+    let mut app = verified_app(&path, 120, 40);
+    let saved = std::fs::read(&path).expect("read chain");
+    std::fs::remove_file(&path).expect("delete");
+    change_file(&mut app, &path, FileChange::Deleted, "file deleted", 2);
+    assert!(screen_text(&app)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .contains("FILE DELETED"));
+
+    // The follower still holds the old file, so a file created later at the
+    // path arrives as a replacement.
+    std::fs::write(&path, saved).expect("recreate");
+    change_file(&mut app, &path, FileChange::Replaced, "file replaced", 3);
+    let screen = screen_text(&app);
+    let first = screen.lines().next().expect("verdict line");
+    assert!(!first.contains("FILE DELETED"), "{screen}");
+    // The deletion stays as an alarm until acknowledged; the chain's own
+    // verdict is shown beside it and after it.
+    assert!(first.contains("chain itself verifies"), "{screen}");
+    key(&mut app, &path, KeyCode::Char('A'));
+    let screen = screen_text(&app);
+    let first = screen.lines().next().expect("verdict line");
+    assert!(first.contains("✓ VALID · 10 entries"), "{screen}");
+}
+
+#[test]
 fn replaced_file_counts_lost_entries() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = chain_with_parents(dir.path(), 4, |i| i.checked_sub(1));

@@ -76,6 +76,9 @@ impl App {
                 self.pending_change = None;
             }
             FileChange::Truncated { .. } | FileChange::Replaced | FileChange::Modified { .. } => {
+                // A file is at the path again (a rotation after the delete
+                // grace period reads as deleted, then replaced).
+                self.file_deleted = false;
                 // Several changes before one verification are compared with the
                 // entries read before the first of them.
                 if self.pending_change.is_none() {
