@@ -24,7 +24,7 @@ pub mod jobs;
 pub use jobs::{checkquote_command, default_export_dir, export, probe, quote, seal_entry};
 
 /// How to start the simulator when no TPM is reachable.
-pub const SWTPM_HINT: &str = "swtpm socket --tpm2 --tpmstate dir=/tmp/sealdesk-swtpm --server type=tcp,port=2321,bindaddr=127.0.0.1 --ctrl type=tcp,port=2322,bindaddr=127.0.0.1 --flags not-need-init,startup-clear";
+pub const SWTPM_HINT: &str = "mkdir -p /tmp/sealdesk-swtpm && swtpm socket --tpm2 --tpmstate dir=/tmp/sealdesk-swtpm --server type=tcp,port=2321,bindaddr=127.0.0.1 --ctrl type=tcp,port=2322,bindaddr=127.0.0.1 --flags not-need-init,startup-clear";
 
 /// The limit of every quote, shown wherever a quote is.
 pub const QUOTE_LIMIT: &str = "a quote of PCR 23 shows the TPM agrees with the head, not that nobody with root reset and replayed the PCR";

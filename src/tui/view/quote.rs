@@ -8,7 +8,7 @@ use ratatui::Frame;
 
 use crate::tui::app::App;
 use crate::tui::sanitize::plain;
-use crate::tui::tpm_panel::{HistoryLine, PcrVerdict, TpmStatus, QUOTE_LIMIT};
+use crate::tui::tpm_panel::{HistoryLine, PcrVerdict, TpmStatus, QUOTE_LIMIT, SWTPM_HINT};
 
 use super::mark;
 use super::seal_form::{wrap_words, SPINNER};
@@ -156,12 +156,26 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         theme.busy(),
     ))];
     match &app.tpm.status {
-        TpmStatus::Unreachable(e) => lines.push(row(
-            "TPM",
-            format!("not reachable, so no quote can be taken: {}", plain(e)),
-            theme,
-            theme.bad(),
-        )),
+        TpmStatus::Unreachable(e) => {
+            lines.push(row(
+                "TPM",
+                format!("not reachable, so no quote can be taken: {}", plain(e)),
+                theme,
+                theme.bad(),
+            ));
+            lines.push(row(
+                "simulator",
+                format!("start one with: {SWTPM_HINT}"),
+                theme,
+                theme.dim(),
+            ));
+            lines.push(row(
+                "",
+                "then open the view with --tcti swtpm:host=127.0.0.1,port=2321".to_owned(),
+                theme,
+                theme.dim(),
+            ));
+        }
         TpmStatus::NotBuilt => lines.push(row(
             "TPM",
             "none: this sealdesk was built without TPM support".to_owned(),
