@@ -553,6 +553,46 @@ fn file_back_after_delete_shows_its_verdict() {
 }
 
 #[test]
+fn unreadable_middle_line_counts_one_lost_entry() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = chain_with_parents(dir.path(), 10, |i| i.checked_sub(1));
+    let mut app = verified_app(&path, 120, 40);
+    let original = std::fs::read(&path).expect("read chain");
+    // Break the JSON of the sixth line in place: same size.
+    let line_start = original
+        .iter()
+        .enumerate()
+        .filter(|(_, &b)| b == b'\n')
+        .nth(4)
+        .map(|(i, _)| i + 1)
+        .expect("six lines");
+    let mut broken = original.clone();
+    broken[line_start] = b'#';
+    std::fs::write(&path, &broken).expect("break");
+    change_file(
+        &mut app,
+        &path,
+        FileChange::Modified { offset: 0 },
+        "changed in place",
+        2,
+    );
+    assert_eq!(app.offsets.len(), 9);
+    assert_eq!(app.watch_events[0].lost, Some(1));
+
+    // Restored: every entry read before the restore is still there.
+    std::fs::write(&path, &original).expect("restore");
+    change_file(
+        &mut app,
+        &path,
+        FileChange::Modified { offset: 0 },
+        "changed in place",
+        3,
+    );
+    assert_eq!(app.offsets.len(), 10);
+    assert_eq!(app.watch_events[1].lost, Some(0));
+}
+
+#[test]
 fn replaced_file_counts_lost_entries() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = chain_with_parents(dir.path(), 4, |i| i.checked_sub(1));

@@ -105,11 +105,20 @@ impl App {
             return;
         };
         let old = &pending.old_offsets;
-        let mut kept = old
-            .iter()
-            .zip(self.offsets.iter())
-            .take_while(|(a, b)| a == b)
-            .count();
+        // Entries still at an offset where one was read before; both lists
+        // are in file order. An entry that became unreadable in the middle
+        // counts once, not with every entry after it.
+        let new = &self.offsets;
+        let mut at = 0;
+        let mut kept = 0;
+        for &offset in old.iter() {
+            while new.get(at).is_some_and(|&o| o < offset) {
+                at += 1;
+            }
+            if new.get(at) == Some(&offset) {
+                kept += 1;
+            }
+        }
         // Equal offsets with another head hash mean the entries were rewritten
         // with the same lengths, so the old head is not among them.
         let new_head = self.report.as_ref().and_then(|r| r.head.as_ref());
