@@ -14,6 +14,11 @@ use super::read::read_lines;
 use super::watch::{start_watcher, Wake};
 use super::FollowerConfig;
 
+/// How long the follower waits before it takes a change of times at the same
+/// size for an in-place change: long enough for a write in progress to move
+/// the size too.
+const APPEND_SETTLE: Duration = Duration::from_millis(5);
+
 /// The consumer dropped its receiver, so the follower stops.
 struct ReceiverGone;
 
@@ -335,7 +340,14 @@ impl Follower {
         let stat_changed = tracked.stat_changed(meta);
         let mut changed_at = tracked.fingerprint.check_windows(&tracked.file);
         if matches!(changed_at, Ok(None)) && stat_changed && size == tracked.size {
-            changed_at = tracked.fingerprint.check_blocks(&tracked.file);
+            // A write moves the change times before the size, so an append
+            // caught half done looks like an in-place change. Looking again a
+            // moment later spares a re-read of the whole file for it.
+            std::thread::sleep(APPEND_SETTLE);
+            let grown = tracked.file.metadata().is_ok_and(|m| m.len() > size);
+            if !grown {
+                changed_at = tracked.fingerprint.check_blocks(&tracked.file);
+            }
         }
         match changed_at {
             Ok(None) => {}
