@@ -37,7 +37,7 @@ fn compress(state: &mut [u32; 8], block: &[u8; BLOCK]) {
     sha2::compress256(state, &[GenericArray::from(*block)]);
 }
 
-/// The digest bytes of a finished state.
+/// Returns the digest bytes of a finished state.
 fn digest_of(state: &[u32; 8]) -> Hash32 {
     let mut out = [0u8; 32];
     for (chunk, word) in out.chunks_exact_mut(4).zip(state) {
@@ -46,7 +46,7 @@ fn digest_of(state: &[u32; 8]) -> Hash32 {
     out
 }
 
-/// The last block of a message whose final 32 bytes are `tail`, after
+/// Builds the last block of a message whose final 32 bytes are `tail`, after
 /// `prefix_blocks` full blocks: `tail`, the 0x80 marker, zeros and the bit length.
 fn final_block(tail: &Hash32, prefix_blocks: u64) -> [u8; BLOCK] {
     let mut block = [0u8; BLOCK];

@@ -692,10 +692,10 @@ impl Scanner {
 }
 
 /// Finds the first byte that ends a run of ordinary string bytes: a quote, a
-/// backslash or a control byte. Eight bytes are tested at a time: for each
-/// test, the lowest flagged byte of the word is exact (a borrow can flag bytes
-/// above a true match, never below), so the lowest flag of the three is the
-/// first stop.
+/// backslash or a control byte. Eight bytes are tested at a time. In each of
+/// the three tests the lowest flagged byte of the word is exact, because a
+/// borrow can flag bytes above a true match but never below it. So the
+/// lowest flag of the three is the first stop.
 fn string_stop(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
@@ -721,7 +721,7 @@ fn string_stop(bytes: &[u8]) -> Option<usize> {
         .map(|i| at + i)
 }
 
-/// The index of the field spelled exactly `raw`, trying `hint` first.
+/// Returns the index of the field spelled exactly `raw`, trying `hint` first.
 fn exact_field(fields: &[&str], hint: usize, raw: &[u8]) -> Option<usize> {
     if fields.get(hint).is_some_and(|f| f.as_bytes() == raw) {
         return Some(hint);

@@ -199,7 +199,7 @@ impl ChainSnapshot {
     }
 }
 
-/// The stored fields of the entry line `line` (without its `\n`).
+/// Reads the stored fields of the entry line `line` (without its `\n`).
 fn entry_info(index: u64, line: &[u8]) -> Option<EntryInfo> {
     let value: serde_json::Value = serde_json::from_slice(line).ok()?;
     let text = |name: &str| {

@@ -112,7 +112,7 @@ impl Fingerprint {
             .name("sealdesk-digest".into())
             .spawn(move || {
                 let result = Self::digest_file(&copy, len, &thread_stop);
-                // The fingerprint may be gone (the file was replaced); then nobody waits.
+                // The fingerprint may be gone (the file was replaced), and then the send fails harmlessly.
                 let _ = tx.send(result);
             })?;
         fingerprint.base = Some(Base::Pending { done, stop });

@@ -181,7 +181,7 @@ pub struct LineFacts {
 }
 
 impl LineFacts {
-    /// The facts of an empty line, a cheap placeholder.
+    /// Returns the facts of an empty line, a cheap placeholder.
     pub fn blank() -> Self {
         LineFacts {
             class: LineClass::Blank,

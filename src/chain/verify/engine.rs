@@ -388,7 +388,7 @@ impl Engine {
     }
 
     /// Hashes a name with keys chosen at random for this engine. Stored names
-    /// are written by whoever wrote the file, so a hash of their bytes alone
+    /// come from the file's writer, so a hash of their bytes alone
     /// (their first eight bytes, say) lets a file make every name collide and
     /// each look-up walk all earlier entries.
     fn name_hash(&self, name: &Hash32) -> u64 {
