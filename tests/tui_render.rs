@@ -974,3 +974,30 @@ fn jump_to_last_of_two_million_entries_is_placed_at_once() {
     assert_eq!(selected, 1_999_999);
     assert_eq!(top, selected + 1 - capacity);
 }
+
+/// The index column fits the last index: 299999 has six digits although
+/// 300000 entries is no power of ten.
+#[test]
+fn index_column_fits_the_last_index() {
+    let path = vector("plain");
+    let report = verify_file(&path, VerifyKeys::default(), &mut |_| {})
+        .expect("fixture verifies")
+        .report(&path.display().to_string());
+    let mut app = App::new(path, true);
+    app.update(Msg::Resize {
+        width: 120,
+        height: 40,
+    });
+    app.update(Msg::Worker(Update::Reverifying { generation: 1 }));
+    app.update(Msg::Worker(Update::Verified {
+        generation: 1,
+        base: 0,
+        offsets: (0..300_000).collect(),
+        report: Arc::new(report),
+        seal_modes: "software".to_owned(),
+        partial_tail: false,
+    }));
+    let screen = screen_text(&app);
+    assert!(screen.contains(" 299999 "), "{screen}");
+    assert!(!screen.contains("29999…"), "{screen}");
+}

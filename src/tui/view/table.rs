@@ -149,8 +149,15 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     if area.height == 0 {
         return;
     }
-    let digits = app.offsets.len().max(1000).to_string().len() - 1;
-    let w = widths(area.width, digits.max(3));
+    // Wide enough for the last index, and for at least three digits.
+    let digits = app
+        .offsets
+        .len()
+        .saturating_sub(1)
+        .max(999)
+        .to_string()
+        .len();
+    let w = widths(area.width, digits);
     let mut lines: Vec<Line> = Vec::new();
     let time_title = match app.time_mode {
         TimeMode::Written => "time (as written)",
