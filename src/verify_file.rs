@@ -81,22 +81,30 @@ impl FileSource {
 
 impl LineSource for FileSource {
     fn record_at(&self, offset: u64) -> Option<Vec<u8>> {
-        let mut out = Vec::new();
-        let mut block = [0u8; 4096];
-        let mut at = offset;
-        loop {
-            let n = self.file.read_at(&mut block, at).ok()?;
-            if n == 0 {
-                return Some(out);
-            }
-            if let Some(nl) = memchr::memchr(b'\n', &block[..n]) {
-                out.extend_from_slice(&block[..nl]);
-                return Some(out);
-            }
-            out.extend_from_slice(&block[..n]);
-            at += n as u64;
-        }
+        read_record(&self.file, offset, u64::MAX)
     }
+}
+
+/// Reads the line that starts at `offset`, without its `\n`, stopping at
+/// `end` (a file size taken earlier) when the line runs that far.
+pub fn read_record(file: &File, offset: u64, end: u64) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut block = [0u8; 4096];
+    let mut at = offset;
+    while at < end {
+        let want = usize::try_from(end - at).map_or(block.len(), |n| n.min(block.len()));
+        let n = file.read_at(&mut block[..want], at).ok()?;
+        if n == 0 {
+            break;
+        }
+        if let Some(nl) = memchr::memchr(b'\n', &block[..n]) {
+            out.extend_from_slice(&block[..nl]);
+            break;
+        }
+        out.extend_from_slice(&block[..n]);
+        at += n as u64;
+    }
+    Some(out)
 }
 
 struct Chunk {

@@ -224,13 +224,13 @@ fn json_output_escapes_bidi_and_c1_in_path() {
     assert!(value["file"].as_str().unwrap().contains("evil"));
 }
 
-/// Stored hashes are chosen by whoever writes the file. Twenty thousand
+/// Stored hashes are chosen by the file's writer. Twenty thousand
 /// entries whose stored hashes share their first 28 bytes once made every
 /// look-up re-read all earlier entries (about ten minutes); the names are
 /// now hashed with random keys. The limit below only catches that kind of
 /// blow-up: the run takes well under a second.
 #[test]
-fn stored_hashes_sharing_a_prefix_verify_in_linear_time() {
+fn shared_hash_prefix_stays_linear() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("decisions_sealed.jsonl");
     let mut writer = ChainWriter::sample(20_000);
@@ -280,7 +280,7 @@ fn stored_hashes_sharing_a_prefix_verify_in_linear_time() {
 
 /// The reference logger signs with an empty HMAC key when it finds a TPM
 /// device but cannot sign with it. Such signatures are invalid under any
-/// configured secret, and the finding says which key they verify under.
+/// configured secret, and the finding names the key they verify under.
 #[test]
 fn signature_under_the_empty_key_is_explained() {
     let dir = tempfile::tempdir().unwrap();

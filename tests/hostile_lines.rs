@@ -211,8 +211,17 @@ fn fragment_then_record_same_line() {
     );
 }
 
+/// Checks that the four sample entries in `lines` all verify with crash
+/// residue on line 3, without saving the file as a fixture (the tests below
+/// build hundreds).
+fn assert_residue_on_line_3(name: &str, lines: &[Vec<u8>]) {
+    let (report, code) = verify_bytes(&build(lines, false), None);
+    assert_findings(name, &report, code, &dev(vec![on_line("crash_residue", 3)]));
+    assert_eq!(report["entries"].as_u64(), Some(4), "{name}: entries");
+}
+
 #[test]
-fn record_torn_at_every_byte_then_written_again_on_the_same_line() {
+fn torn_record_rewritten_at_every_cut() {
     // Every cut of the third record, the cuts right after a key's `:` included
     // (there the record written after it parses as that key's value).
     let w = ChainWriter::sample(4);
@@ -222,21 +231,12 @@ fn record_torn_at_every_byte_then_written_again_on_the_same_line() {
         let mut torn = clean[2][..cut].to_vec();
         torn.extend_from_slice(&clean[2]);
         lines[2] = torn;
-        // Checked without saving each of the 400-odd files as a fixture.
-        let name = format!("torn-at-{cut}");
-        let (report, code) = verify_bytes(&build(&lines, false), None);
-        assert_findings(
-            &name,
-            &report,
-            code,
-            &dev(vec![on_line("crash_residue", 3)]),
-        );
-        assert_eq!(report["entries"].as_u64(), Some(4), "{name}: entries");
+        assert_residue_on_line_3(&format!("torn-at-{cut}"), &lines);
     }
 }
 
 #[test]
-fn two_crashes_or_nul_blocks_before_a_record_keep_it() {
+fn torn_records_and_nul_blocks_keep_record() {
     // Two torn records, NUL bytes then a torn record, and a torn record then
     // NUL bytes, each followed on the same line by the record written again.
     let w = ChainWriter::sample(4);
@@ -244,26 +244,16 @@ fn two_crashes_or_nul_blocks_before_a_record_keep_it() {
     let nuls = [0u8; 37];
     for cut in (1..clean[2].len()).step_by(7) {
         let torn = &clean[2][..cut];
+        let other_torn = &clean[1][..cut.min(clean[1].len() - 1)];
         let shapes: [(&str, Vec<u8>); 3] = [
-            (
-                "two-fragments",
-                [torn, &clean[1][..cut.min(clean[1].len() - 1)], &clean[2]].concat(),
-            ),
+            ("two-fragments", [torn, other_torn, &clean[2]].concat()),
             ("nuls-fragment", [&nuls[..], torn, &clean[2]].concat()),
             ("fragment-nuls", [torn, &nuls[..], &clean[2]].concat()),
         ];
         for (shape, line) in shapes {
             let mut lines = clean.clone();
             lines[2] = line;
-            let name = format!("{shape}-{cut}");
-            let (report, code) = verify_bytes(&build(&lines, false), None);
-            assert_findings(
-                &name,
-                &report,
-                code,
-                &dev(vec![on_line("crash_residue", 3)]),
-            );
-            assert_eq!(report["entries"].as_u64(), Some(4), "{name}: entries");
+            assert_residue_on_line_3(&format!("{shape}-{cut}"), &lines);
         }
     }
 }

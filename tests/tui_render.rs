@@ -536,7 +536,7 @@ fn file_back_after_delete_shows_its_verdict() {
         .unwrap_or("")
         .contains("FILE DELETED"));
 
-    // The follower still holds the old file, so a file created later at the
+    // The follower still has the old file open, so a file created later at the
     // path arrives as a replacement.
     std::fs::write(&path, saved).expect("recreate");
     change_file(&mut app, &path, FileChange::Replaced, "file replaced", 3);
@@ -942,10 +942,10 @@ fn line_breaks_not_labelled_hidden() {
 }
 
 /// After the first verification the view jumps from the provisional rows at
-/// the top to the last of a million entries; placing the table must not
-/// walk the whole distance row by row (it once spun for minutes there).
+/// the top to the last of a million entries. Placing the table must not walk
+/// the whole distance row by row, which once spun for minutes.
 #[test]
-fn jump_to_last_of_two_million_entries_is_placed_at_once() {
+fn jump_to_last_row_is_immediate() {
     let path = vector("plain");
     let report = verify_file(&path, VerifyKeys::default(), &mut |_| {})
         .expect("fixture verifies")

@@ -78,9 +78,9 @@ pub struct Member {
     pub kind: ValueKind,
     /// For strings: true when the body contains a backslash escape.
     pub escaped: bool,
-    /// The field Go matches the key to: an index into [`LINE_FIELDS`] for
-    /// members of the line's object, into [`ENTRY_FIELDS`] for members of an
-    /// `entry` object; `None` for unknown keys.
+    /// The field Go matches the key to. It is an index into [`LINE_FIELDS`]
+    /// for members of the line's object and into [`ENTRY_FIELDS`] for members
+    /// of an `entry` object, or `None` for unknown keys.
     pub field: Option<u8>,
 }
 
@@ -818,7 +818,7 @@ mod tests {
     }
 
     #[test]
-    fn folded_key_after_exact_keys_is_compared_with_them() {
+    fn folded_key_after_exact_keys() {
         let (_, entry, dups) =
             fields_and_duplicates(r#"{"entry":{"id":"a","reason":"r","REASON":"s","Id":"b"}}"#);
         assert_eq!(entry, vec![Some(0), Some(4), Some(4), Some(0)]);

@@ -11,7 +11,7 @@ use crate::chain::entry::{parse_hex32, SealMode};
 use crate::chain::finding::{Finding, Severity};
 use crate::chain::report::Report;
 use crate::chain::verify::{Engine, VerifyKeys};
-use crate::verify_file::{verify_file, OpenError};
+use crate::verify_file::{read_record, verify_file, OpenError};
 
 /// The stored fields of one entry, as written in its line (not re-derived).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,22 +98,7 @@ impl ChainSnapshot {
     /// Reads the stored fields of entry `index`.
     pub fn entry(&self, index: u64) -> Option<EntryInfo> {
         let offset = *self.offsets.get(usize::try_from(index).ok()?)?;
-        let mut line = Vec::new();
-        let mut block = [0u8; 4096];
-        let mut at = offset;
-        while at < self.len {
-            let want = usize::try_from(self.len - at).map_or(block.len(), |n| n.min(block.len()));
-            let n = self.file.read_at(&mut block[..want], at).ok()?;
-            if n == 0 {
-                break;
-            }
-            if let Some(nl) = memchr::memchr(b'\n', &block[..n]) {
-                line.extend_from_slice(&block[..nl]);
-                break;
-            }
-            line.extend_from_slice(&block[..n]);
-            at += n as u64;
-        }
+        let line = read_record(&self.file, offset, self.len)?;
         entry_info(index, &line)
     }
 

@@ -95,15 +95,15 @@ impl Fingerprint {
             }
             Ok(bytes)
         };
-        let head_len = len.min(WINDOW as u64);
-        fingerprint.head = window(0, head_len)?;
-        let tail_len = len.min(WINDOW as u64);
-        fingerprint.tail = window(len - tail_len, tail_len)?;
+        let window_len = len.min(WINDOW as u64);
+        fingerprint.head = window(0, window_len)?;
+        fingerprint.tail = window(len - window_len, window_len)?;
         fingerprint.len = len;
         fingerprint.blocks_start = len;
         if len == 0 {
             return Ok(fingerprint);
         }
+
         let copy = file.try_clone()?;
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, done) = mpsc::sync_channel(1);
@@ -112,7 +112,8 @@ impl Fingerprint {
             .name("sealdesk-digest".into())
             .spawn(move || {
                 let result = Self::digest_file(&copy, len, &thread_stop);
-                // The fingerprint may be gone (the file was replaced), and then the send fails harmlessly.
+                // The fingerprint may be gone (the file was replaced), and
+                // then the send fails harmlessly.
                 let _ = tx.send(result);
             })?;
         fingerprint.base = Some(Base::Pending { done, stop });
@@ -381,7 +382,7 @@ mod tests {
     }
 
     #[test]
-    fn file_cut_before_the_digests_read_it_counts_as_changed() {
+    fn cut_before_digests_is_changed() {
         let data = sample(BLOCK * 40);
         let (_dir, file) = file_with(&data);
         let mut fingerprint =

@@ -1062,7 +1062,7 @@ impl App {
             self.top = self.selected;
         }
         // Every entry takes at least one row, so a top further back than the
-        // capacity cannot show the selection; skipping there keeps the loop
+        // capacity cannot show the selection. Skipping there keeps the loop
         // below short after a jump of a million entries.
         self.top = self.top.max((self.selected + 1).saturating_sub(capacity));
         while self.top < self.selected && self.rows_needed(self.top, self.selected) > capacity {

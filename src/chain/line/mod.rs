@@ -254,7 +254,7 @@ impl LineAnalyzer {
                     rewrites,
                 },
                 // NUL bytes, then a torn record, then the record written again.
-                Err(reason) => match self.record_after_fragment(line, offset + nuls, keys) {
+                Err(reason) => match self.record_after_fragment(line, offset + nuls, 0, keys) {
                     Some(facts) => LineFacts {
                         class: LineClass::Entry {
                             residue: Some(ResidueKind::Fragment),
@@ -297,21 +297,14 @@ impl LineAnalyzer {
                 // A record torn right where a value starts (after `"key":`)
                 // takes the complete record written after it as that value,
                 // so the line reads as unfinished, not as invalid.
-                if let Some(split) = self.find_split(body, body.len()) {
-                    if let Ok(facts) = self.record(line, offset + split, keys) {
-                        return LineFacts {
-                            class: LineClass::Entry {
-                                residue: Some(ResidueKind::Fragment),
-                                facts,
-                            },
-                            rewrites,
-                        };
-                    }
-                }
-                LineFacts {
-                    class: LineClass::Residue(ResidueKind::Fragment),
-                    rewrites,
-                }
+                let class = match self.record_after_fragment(line, offset, body.len(), keys) {
+                    Some(facts) => LineClass::Entry {
+                        residue: Some(ResidueKind::Fragment),
+                        facts,
+                    },
+                    None => LineClass::Residue(ResidueKind::Fragment),
+                };
+                LineFacts { class, rewrites }
             }
             Err(ScanError::Incomplete) => LineFacts {
                 class: LineClass::Malformed("the line ends inside a JSON value".to_owned()),
@@ -319,18 +312,14 @@ impl LineAnalyzer {
             },
             Err(ScanError::Syntax { at, reason }) => {
                 // A record torn mid-write, followed on the same line by a complete record.
-                if body.first() == Some(&b'{') {
-                    if let Some(split) = self.find_split(body, at) {
-                        if let Ok(facts) = self.record(line, offset + split, keys) {
-                            return LineFacts {
-                                class: LineClass::Entry {
-                                    residue: Some(ResidueKind::Fragment),
-                                    facts,
-                                },
-                                rewrites,
-                            };
-                        }
-                    }
+                if let Some(facts) = self.record_after_fragment(line, offset, at, keys) {
+                    return LineFacts {
+                        class: LineClass::Entry {
+                            residue: Some(ResidueKind::Fragment),
+                            facts,
+                        },
+                        rewrites,
+                    };
                 }
                 LineFacts {
                     class: LineClass::Malformed(format!(
@@ -385,17 +374,19 @@ impl LineAnalyzer {
     }
 
     /// Analyses a complete record that follows a torn one in `line[start..]`.
+    /// `error_at` is where scanning from `start` failed (see `find_split`).
     fn record_after_fragment(
         &mut self,
         line: &[u8],
         start: usize,
+        error_at: usize,
         keys: &VerifyKeys,
     ) -> Option<EntryFacts> {
         let bytes = &line[start..];
         if bytes.first() != Some(&b'{') {
             return None;
         }
-        let split = self.find_split(bytes, 0)?;
+        let split = self.find_split(bytes, error_at)?;
         self.record(line, start + split, keys).ok()
     }
 

@@ -30,8 +30,8 @@ impl App {
     /// Queues a probe of the TPM and the chain, or marks one due after the running one.
     ///
     /// The probe compares the TPM with the chain as the worker verified it.
-    /// While the worker verifies, nothing is queued: the finished
-    /// verification asks for the probe, so the chain is not verified twice.
+    /// While the worker verifies, nothing is queued, because the finished
+    /// verification requests the probe, so the chain is not verified twice.
     pub fn request_probe(&mut self) {
         if matches!(self.verification, Verification::Running { .. }) {
             return;

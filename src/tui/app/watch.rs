@@ -110,13 +110,13 @@ impl App {
         // counts once, not with every entry after it.
         let new = &self.offsets;
         let mut at = 0;
-        let mut kept = 0;
+        let mut still_present = 0;
         for &offset in old.iter() {
             while new.get(at).is_some_and(|&o| o < offset) {
                 at += 1;
             }
             if new.get(at) == Some(&offset) {
-                kept += 1;
+                still_present += 1;
             }
         }
         // Equal offsets with another head hash mean the entries were rewritten
@@ -124,12 +124,12 @@ impl App {
         let new_head = self.report.as_ref().and_then(|r| r.head.as_ref());
         if let (Some(old_hash), Some(head)) = (&pending.old_head_hash, new_head) {
             if head.index + 1 == old.len() as u64 && !head.hash.eq_ignore_ascii_case(old_hash) {
-                kept = kept.min(old.len().saturating_sub(1));
+                still_present = still_present.min(old.len().saturating_sub(1));
             }
         }
         // NOTE: an entry rewritten with the same length before the old head is
         // found by the hash and link checks, not counted here.
-        let lost = (old.len() - kept.min(old.len())) as u64;
+        let lost = (old.len() - still_present.min(old.len())) as u64;
         let Some(event) = self.watch_events.get_mut(pending.event) else {
             return;
         };

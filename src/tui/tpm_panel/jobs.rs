@@ -133,8 +133,8 @@ fn tpm_status(tcti: &TctiSelection, pcr: u8, chain: Option<&ChainSnapshot>) -> T
 }
 
 /// Reads the chain, the quote log and the TPM's PCR under the chain's lock.
-/// The chain is the one the view verified when given; reading an entry's
-/// stored fields then costs one read of its line.
+/// When `verified` is given, the probe uses that chain and reads an entry's
+/// stored fields with one read of its line.
 pub fn probe(chain_file: &Path, settings: &TpmSettings, verified: Option<VerifiedChain>) -> Probe {
     let _lock = match lock(chain_file) {
         Ok(lock) => lock,

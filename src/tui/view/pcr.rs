@@ -13,6 +13,28 @@ use crate::tui::tpm_panel::{PcrVerdict, TpmStatus, SWTPM_HINT};
 use super::seal_form::SPINNER;
 use super::theme::Theme;
 
+/// Builds the rows that say how to start a TPM simulator, laid out by the
+/// pane's own `row`.
+pub(super) fn simulator_rows(
+    row: fn(&str, String, &Theme, ratatui::style::Style) -> Line<'static>,
+    theme: &Theme,
+) -> [Line<'static>; 2] {
+    [
+        row(
+            "simulator",
+            format!("start one with: {SWTPM_HINT}"),
+            theme,
+            theme.dim(),
+        ),
+        row(
+            "",
+            "then open the view with --tcti swtpm:host=127.0.0.1,port=2321".to_owned(),
+            theme,
+            theme.dim(),
+        ),
+    ]
+}
+
 fn row(label: &str, value: String, theme: &Theme, style: ratatui::style::Style) -> Line<'static> {
     Line::from(vec![
         Span::styled(format!("{label:<12}"), theme.header()),
@@ -45,18 +67,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             if let Some(missing) = &tpm.settings.missing_tpm {
                 lines.push(row("why", plain(missing), theme, theme.bad()));
             }
-            lines.push(row(
-                "simulator",
-                format!("start one with: {SWTPM_HINT}"),
-                theme,
-                theme.dim(),
-            ));
-            lines.push(row(
-                "",
-                "then open the view with --tcti swtpm:host=127.0.0.1,port=2321".to_owned(),
-                theme,
-                theme.dim(),
-            ));
+            lines.extend(simulator_rows(row, theme));
         }
         TpmStatus::Ready(facts) => {
             lines.push(row(

@@ -8,7 +8,7 @@ use ratatui::Frame;
 
 use crate::tui::app::App;
 use crate::tui::sanitize::plain;
-use crate::tui::tpm_panel::{HistoryLine, PcrVerdict, TpmStatus, QUOTE_LIMIT, SWTPM_HINT};
+use crate::tui::tpm_panel::{HistoryLine, PcrVerdict, TpmStatus, QUOTE_LIMIT};
 
 use super::mark;
 use super::seal_form::{wrap_words, SPINNER};
@@ -163,18 +163,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                 theme,
                 theme.bad(),
             ));
-            lines.push(row(
-                "simulator",
-                format!("start one with: {SWTPM_HINT}"),
-                theme,
-                theme.dim(),
-            ));
-            lines.push(row(
-                "",
-                "then open the view with --tcti swtpm:host=127.0.0.1,port=2321".to_owned(),
-                theme,
-                theme.dim(),
-            ));
+            lines.extend(super::pcr::simulator_rows(row, theme));
         }
         TpmStatus::NotBuilt => lines.push(row(
             "TPM",

@@ -9,8 +9,9 @@
 //! look-up misses the CPU caches, so the engine prefetches the slot of an
 //! entry a few lines before it looks the entry up.
 
-/// The table doubles before more than three quarters of its slots are used,
-/// which keeps it at 10.7 to 21.3 bytes per entry. At that load a look-up of
+/// Returns true when `entries` would fill more than three quarters of
+/// `slots`, the point where the table doubles. That keeps it at 10.7 to 21.3
+/// bytes per entry. At that load a look-up of
 /// a new name reads about eight slots on average, one or two cache lines.
 fn over_max_load(entries: usize, slots: usize) -> bool {
     entries.saturating_mul(4) > slots.saturating_mul(3)
